@@ -1,0 +1,111 @@
+//! Wires the configuration to the collectors, the scrape machinery and the HTTP server, and owns
+//! startup and shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::collect::scrape::Scraper;
+use crate::config::{Config, parse_listen_address};
+use crate::server::web_config::{WebConfigError, WebSecurity};
+use crate::server::{self, AppState, Readiness};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The web configuration file was refused.
+    #[error("web configuration {path}")]
+    WebConfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: WebConfigError,
+    },
+    /// The listen address could not be parsed.
+    #[error("web.listen_address: {0}")]
+    ListenAddress(String),
+    /// The listen address could not be bound.
+    #[error("listening on {address}")]
+    Bind {
+        /// The configured address.
+        address: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A configured daemon, ready to serve.
+pub struct App {
+    /// Shared handler state.
+    pub state: Arc<AppState>,
+    config: Config,
+}
+
+impl App {
+    /// Builds collectors, scraper and server state from a validated configuration.
+    pub fn new(config: Config) -> Result<Self, AppError> {
+        let security = match &config.web.config_file {
+            Some(path) => WebSecurity::load(path).map_err(|source| AppError::WebConfig {
+                path: path.clone(),
+                source,
+            })?,
+            None => WebSecurity::none(),
+        };
+        let host = config.host_root();
+        let collectors = config.collectors.build(&host);
+        let scraper = Arc::new(Scraper::new(
+            collectors,
+            Duration::from_secs_f64(config.scrape.collector_timeout_seconds),
+            Duration::from_secs_f64(config.scrape.min_interval_seconds),
+        ));
+        let state = Arc::new(AppState {
+            scraper,
+            readiness: Arc::new(Readiness::default()),
+            limit: (config.web.max_requests > 0).then(|| Semaphore::new(config.web.max_requests)),
+            gzip_level: config.scrape.gzip_level,
+            telemetry_path: config.web.telemetry_path.clone(),
+            last_size: AtomicUsize::new(0),
+            security: Arc::new(security),
+        });
+        Ok(Self { state, config })
+    }
+
+    /// Binds the listen address and serves until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), AppError> {
+        let addrs = parse_listen_address(&self.config.web.listen_address)
+            .map_err(AppError::ListenAddress)?;
+        let listener = server::bind(&addrs)
+            .await
+            .map_err(|source| AppError::Bind {
+                address: self.config.web.listen_address.clone(),
+                source,
+            })?;
+        let local = listener.local_addr().ok();
+        tracing::info!(
+            address = ?local,
+            tls = self.state.security.tls_acceptor().is_some(),
+            collectors = ?self.state.scraper.collector_names(),
+            "sonde {} listening",
+            crate::VERSION
+        );
+        let router = server::router(self.state.clone());
+        server::serve(
+            listener,
+            router,
+            self.state.security.clone(),
+            Duration::from_secs_f64(self.config.web.read_header_timeout_seconds),
+            shutdown,
+            Duration::from_secs(5),
+        )
+        .await;
+        tracing::info!("sonde stopped");
+        Ok(())
+    }
+}

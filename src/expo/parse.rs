@@ -1,0 +1,1 @@
+//! Parser for the Prometheus text format (filled in with the textfile collector).
