@@ -225,7 +225,7 @@ pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
             continue;
         }
         let name_end = line
-            .find(|c: char| c == '{' || c == ' ' || c == '\t')
+            .find(['{', ' ', '\t'])
             .ok_or_else(|| err("expected a value after the metric name"))?;
         let name = &line[..name_end];
         if !valid_metric_name(name) {
