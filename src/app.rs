@@ -87,9 +87,12 @@ impl App {
                 address: self.config.web.listen_address.clone(),
                 source,
             })?;
-        let local = listener.local_addr().ok();
+        let local = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         tracing::info!(
-            address = ?local,
+            address = %local,
             tls = self.state.security.tls_acceptor().is_some(),
             collectors = ?self.state.scraper.collector_names(),
             "sonde {} listening",

@@ -181,10 +181,10 @@ fn load(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
 }
 
 fn check_config(file: &std::path::Path) -> Result<()> {
-    let cfg = Config::load(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let cfg = Config::load(file).with_context(|| format!("config file {}", file.display()))?;
     if let Some(web) = &cfg.web.config_file {
         sonde::server::web_config::WebSecurity::load(web)
-            .map_err(|e| anyhow::anyhow!("web configuration {}: {e}", web.display()))?;
+            .with_context(|| format!("web configuration {}", web.display()))?;
     }
     println!(
         "{}: OK ({} collectors enabled: {})",
@@ -221,9 +221,9 @@ fn run() -> Result<()> {
         }
         None => {}
     }
-    let mut cfg = load(cli.config.as_ref()).map_err(|e| match &cli.config {
-        Some(p) => anyhow::anyhow!("{}: {e}", p.display()),
-        None => anyhow::anyhow!("embedded configuration: {e}"),
+    let mut cfg = load(cli.config.as_ref()).with_context(|| match &cli.config {
+        Some(p) => format!("config file {}", p.display()),
+        None => "embedded configuration".to_string(),
     })?;
     apply_flags(&mut cfg, &cli, &toggles)?;
     cfg.validate()

@@ -49,7 +49,7 @@ impl fmt::Display for Issue {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("reading config file {path}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: PathBuf,

@@ -1,0 +1,330 @@
+//! Shared helpers for the integration tests: start the real `sonde` binary and the real
+//! Debian-packaged node_exporter / Prometheus on free loopback ports, speak raw HTTP/1.1 to them
+//! (so tests control every header), and compare expositions parsed with sonde's parser.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use sonde::expo::parse::{ParsedFamily, parse};
+
+/// The repository root (fixtures live under `tests/fixtures`).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A recorded host tree: `tests/fixtures/hosts/<name>`.
+pub fn fixture_host(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/hosts").join(name)
+}
+
+/// A port that was free a moment ago (for programs that cannot report the port they bound).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A child process killed when dropped, with its stderr collected in the background.
+pub struct Daemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+    stderr: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    /// The stderr lines received so far.
+    pub fn stderr_lines(&mut self) -> &[String] {
+        while let Ok(line) = self.stderr.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
+    /// Every stderr line, waiting for the process to close stderr (use after it exited).
+    pub fn drain_stderr(&mut self) -> Vec<String> {
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        self.seen.clone()
+    }
+
+    /// Sends a signal and waits for the exit status (at most `within`).
+    pub fn signal_and_wait(&mut self, signal: &str, within: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args([format!("-{signal}"), pid])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit within {within:?} after SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn spawn_stderr_reader(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Starts `sonde` with `args` (plus a loopback listen address on port 0 and JSON logs) and
+/// waits for its "listening" log line, which carries the bound address.
+pub fn start_sonde(args: &[&str]) -> Daemon {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .args(args)
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--log.format",
+            "json",
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sonde");
+    let rx = spawn_stderr_reader(&mut child);
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let addr = serde_json::from_str::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|v| v["fields"]["address"].as_str().map(str::to_string));
+                seen.push(line);
+                if let Some(addr) = addr {
+                    return Daemon {
+                        child,
+                        addr: addr.parse().expect("address in log line"),
+                        stderr: rx,
+                        seen,
+                    };
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                panic!("sonde did not report listening; stderr: {seen:#?}");
+            }
+        }
+    }
+}
+
+/// Starts a program that listens on `port` and waits until `probe_path` answers 200.
+pub fn start_on_port(program: &str, args: &[String], port: u16, probe_path: &str) -> Daemon {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+    let rx = spawn_stderr_reader(&mut child);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut d = Daemon {
+        child,
+        addr,
+        stderr: rx,
+        seen: Vec::new(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = try_get(addr, probe_path, &[]) {
+            if r.status == 200 {
+                return d;
+            }
+        }
+        if let Some(status) = d.child.try_wait().expect("try_wait") {
+            panic!("{program} exited with {status}: {:#?}", d.stderr_lines());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{program} not ready: {:#?}",
+            d.stderr_lines()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts the Debian-packaged node_exporter 1.5 with `args` on a free port. Debian patches two
+/// defaults (netdev excludes `lo`, a textfile directory); both are reset to upstream's here.
+pub fn start_node_exporter(args: &[&str]) -> Daemon {
+    let port = free_port();
+    let mut all: Vec<String> = vec![
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--collector.netdev.device-exclude=".into(),
+        "--log.level=error".into(),
+    ];
+    if !args.iter().any(|a| a.starts_with("--collector.textfile.directory")) {
+        all.push("--collector.textfile.directory=".into());
+    }
+    all.extend(args.iter().map(|s| s.to_string()));
+    start_on_port("prometheus-node-exporter", &all, port, "/metrics")
+}
+
+/// An HTTP response read from a raw socket.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first header with this (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as UTF-8.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("utf-8 body")
+    }
+}
+
+/// GET `path` with extra headers; panics on connection errors.
+pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
+    try_get(addr, path, headers).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+/// GET `path` over HTTP/1.1 with `Connection: close`, decoding a chunked body.
+pub fn try_get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| std::io::Error::other("bad chunk"))?;
+        let size_text = String::from_utf8_lossy(&data[..eol]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| std::io::Error::other("bad chunk size"))?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+/// Fetches `/metrics` as text 0.0.4 and parses it.
+pub fn scrape(addr: SocketAddr) -> Vec<ParsedFamily> {
+    let r = get(addr, "/metrics", &[("Accept", "text/plain;version=0.0.4")]);
+    assert_eq!(r.status, 200);
+    parse(&r.text()).unwrap_or_else(|e| panic!("parsing exposition: {e}"))
+}
+
+/// A series' identity: metric name (with suffix) and sorted `name="value"` labels.
+pub type SeriesKey = (String, Vec<(String, String)>);
+
+/// Flattens families into `series -> value`.
+pub fn series(families: &[ParsedFamily]) -> BTreeMap<SeriesKey, f64> {
+    let mut out = BTreeMap::new();
+    for f in families {
+        for s in &f.samples {
+            let mut labels = s.labels.clone();
+            labels.sort();
+            out.insert((s.name.clone(), labels), s.value);
+        }
+    }
+    out
+}
+
+/// Renders a series key like the exposition does, for readable assertion messages.
+pub fn show(key: &SeriesKey) -> String {
+    let labels: Vec<String> = key.1.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{}{{{}}}", key.0, labels.join(","))
+}
+
+/// Runs a command to completion, returning (exit code, stdout, stderr).
+pub fn run(program: &str, args: &[&str], cwd: Option<&Path>) -> (i32, String, String) {
+    let mut c = Command::new(program);
+    c.args(args);
+    if let Some(d) = cwd {
+        c.current_dir(d);
+    }
+    let out = c.output().unwrap_or_else(|e| panic!("running {program}: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
