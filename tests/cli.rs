@@ -31,7 +31,10 @@ fn version_names_the_revision_and_compiler() {
         line.starts_with(&format!("sonde {} (revision ", env!("CARGO_PKG_VERSION"))),
         "{line}"
     );
-    assert!(line.ends_with(&format!(", rustc {rustc_version})")), "{line}");
+    assert!(
+        line.ends_with(&format!(", rustc {rustc_version})")),
+        "{line}"
+    );
 }
 
 #[test]
@@ -39,7 +42,10 @@ fn shipped_example_config_is_valid_and_equals_the_embedded_default() {
     let example = repo().join("config/sonde.yaml");
     let (code, out, err) = sonde(&["check-config", example.to_str().expect("utf-8")]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with(&format!("{}: OK (", example.display())), "{out}");
+    assert!(
+        out.starts_with(&format!("{}: OK (", example.display())),
+        "{out}"
+    );
     let (code, printed, _) = sonde(&["print-default-config"]);
     assert_eq!(code, 0);
     assert_eq!(
@@ -63,15 +69,24 @@ fn check_config_names_the_bad_key_and_exits_non_zero() {
             "web:\n  listen_address: \"nonsense\"\n",
             "web.listen_address:",
         ),
-        ("bogus: 1\n", "bogus: line 1 column 1: unknown field `bogus`"),
+        (
+            "bogus: 1\n",
+            "bogus: line 1 column 1: unknown field `bogus`",
+        ),
     ];
     for (yaml, expected) in cases {
         let f = temp_yaml(yaml);
         let (code, _, err) = sonde(&["check-config", f.path().to_str().expect("utf-8")]);
         assert_eq!(code, 1, "{yaml}: {err}");
         let prefix = format!("sonde: config file {}: ", f.path().display());
-        let msg = err.trim().strip_prefix(&prefix).unwrap_or_else(|| panic!("{err}"));
-        assert!(msg.starts_with(expected), "{yaml}: got {msg:?}, want {expected:?}");
+        let msg = err
+            .trim()
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(
+            msg.starts_with(expected),
+            "{yaml}: got {msg:?}, want {expected:?}"
+        );
         // The daemon refuses to start with the same message.
         let (code, _, err2) = sonde(&["--config", f.path().to_str().expect("utf-8")]);
         assert_eq!(code, 1);

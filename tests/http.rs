@@ -51,9 +51,15 @@ fn health_readiness_landing_and_unknown_paths() {
         page.contains(&format!("<h1>sonde {}</h1>", env!("CARGO_PKG_VERSION"))),
         "{page}"
     );
-    assert!(page.contains("<h2>Enabled collectors</h2><ul><li><code>loadavg</code></li></ul>"), "{page}");
+    assert!(
+        page.contains("<h2>Enabled collectors</h2><ul><li><code>loadavg</code></li></ul>"),
+        "{page}"
+    );
     for link in ["/metrics", "/-/healthy", "/-/ready"] {
-        assert!(page.contains(&format!("<a href=\"{link}\">{link}</a>")), "{link}: {page}");
+        assert!(
+            page.contains(&format!("<a href=\"{link}\">{link}</a>")),
+            "{link}: {page}"
+        );
     }
 }
 
@@ -65,8 +71,14 @@ fn accept_negotiation_follows_q_values() {
         (Some(PROMETHEUS_ACCEPT), OM1),
         (Some("text/plain;version=0.0.4"), TEXT),
         (Some("application/openmetrics-text;version=0.0.1"), OM0),
-        (Some("application/openmetrics-text;version=1.0.0;q=0.2,text/plain;version=0.0.4;q=0.5"), TEXT),
-        (Some("application/openmetrics-text;version=1.0.0;q=0,*/*;q=0.1"), TEXT),
+        (
+            Some("application/openmetrics-text;version=1.0.0;q=0.2,text/plain;version=0.0.4;q=0.5"),
+            TEXT,
+        ),
+        (
+            Some("application/openmetrics-text;version=1.0.0;q=0,*/*;q=0.1"),
+            TEXT,
+        ),
         (Some("*/*"), TEXT),
     ];
     for (accept, want) in cases {
@@ -85,8 +97,14 @@ fn fixture_loadavg_in_both_formats_exactly() {
                 # HELP node_load15 15m load average.\n# TYPE node_load15 gauge\nnode_load15 0.11\n\
                 # HELP node_load5 5m load average.\n# TYPE node_load5 gauge\nnode_load5 0.11\n";
     assert!(text.contains(want), "{text}");
-    assert!(text.contains("node_scrape_collector_success{collector=\"loadavg\"} 1\n"), "{text}");
-    assert!(text.contains("sonde_scrape_collector_success{collector=\"loadavg\"} 1\n"), "{text}");
+    assert!(
+        text.contains("node_scrape_collector_success{collector=\"loadavg\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sonde_scrape_collector_success{collector=\"loadavg\"} 1\n"),
+        "{text}"
+    );
     let om = get(d.addr, "/metrics", &[("Accept", PROMETHEUS_ACCEPT)]).text();
     assert!(om.contains(want), "{om}");
     assert!(om.ends_with("# EOF\n"), "{om}");

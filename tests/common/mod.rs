@@ -185,7 +185,10 @@ pub fn start_node_exporter(args: &[&str]) -> Daemon {
         "--collector.netdev.device-exclude=".into(),
         "--log.level=error".into(),
     ];
-    if !args.iter().any(|a| a.starts_with("--collector.textfile.directory")) {
+    if !args
+        .iter()
+        .any(|a| a.starts_with("--collector.textfile.directory"))
+    {
         all.push("--collector.textfile.directory=".into());
     }
     all.extend(args.iter().map(|s| s.to_string()));
@@ -321,7 +324,9 @@ pub fn run(program: &str, args: &[&str], cwd: Option<&Path>) -> (i32, String, St
     if let Some(d) = cwd {
         c.current_dir(d);
     }
-    let out = c.output().unwrap_or_else(|e| panic!("running {program}: {e}"));
+    let out = c
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"));
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).to_string(),

@@ -1,0 +1,145 @@
+//! A real Prometheus server (Debian's 2.42) scrapes sonde running on a recorded fixture host.
+//! Prometheus negotiates OpenMetrics and parses it with its own parser; every `node_*` value it
+//! stores must equal what sonde's text exposition says, the target must be healthy, and the
+//! number of samples Prometheus ingested must equal the number sonde exposed.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn encode_query(q: &str) -> String {
+    let mut out = String::new();
+    for b in q.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn query(prom: std::net::SocketAddr, q: &str) -> Vec<serde_json::Value> {
+    let r = get(
+        prom,
+        &format!("/api/v1/query?query={}", encode_query(q)),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{q}: {}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    v["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+fn prom_value(v: &serde_json::Value) -> f64 {
+    let s = v["value"][1].as_str().expect("value string");
+    match s {
+        "NaN" => f64::NAN,
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        s => s.parse().expect("number"),
+    }
+}
+
+#[test]
+fn prometheus_scrapes_every_fixture_value_exactly() {
+    let root = fixture_host("modern");
+    let procfs = format!("--path.procfs={}", root.join("proc").display());
+    let sysfs = format!("--path.sysfs={}", root.join("sys").display());
+    let rootfs = format!("--path.rootfs={}", root.join("root").display());
+    // One collection serves every scrape for a minute, so Prometheus' scrapes and the test's
+    // own scrape see the very same values, including live ones (time, timex, filesystem).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sonde_cfg = dir.path().join("sonde.yaml");
+    std::fs::write(&sonde_cfg, "scrape:\n  min_interval_seconds: 120\n").expect("write");
+    let sonde = start_sonde(&[
+        "--config",
+        sonde_cfg.to_str().expect("utf-8"),
+        &procfs,
+        &sysfs,
+        &rootfs,
+    ]);
+
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: sonde\n    static_configs:\n      - targets: ['{}']\n",
+        sonde.addr
+    );
+    let cfg_path = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg_path, config).expect("write config");
+    let port = free_port();
+    let prom = start_on_port(
+        "prometheus",
+        &[
+            format!("--config.file={}", cfg_path.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--log.level=warn".to_string(),
+        ],
+        port,
+        "/-/ready",
+    );
+
+    // Wait for two successful scrapes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let up = query(
+            prom.addr,
+            "up{job=\"sonde\"} == 1 and on() count_over_time(up{job=\"sonde\"}[1m]) >= 2",
+        );
+        if !up.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never scraped sonde successfully"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let r = get(prom.addr, "/api/v1/targets", &[]);
+    let targets: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    let t = &targets["data"]["activeTargets"][0];
+    assert_eq!(t["health"], "up", "{t}");
+    assert_eq!(t["lastError"], "", "{t}");
+
+    // Everything sonde exposes for node_* families, straight from a text scrape.
+    let exposed: BTreeMap<SeriesKey, f64> = series(&scrape(sonde.addr))
+        .into_iter()
+        .filter(|((name, _), _)| name.starts_with("node_"))
+        .collect();
+    assert!(exposed.len() > 100, "only {} node series", exposed.len());
+    let stored = query(prom.addr, "{__name__=~\"node_.+\",job=\"sonde\"}");
+    let mut seen = BTreeMap::new();
+    for s in &stored {
+        let metric = s["metric"].as_object().expect("metric");
+        let name = metric["__name__"].as_str().expect("name").to_string();
+        let mut labels: Vec<(String, String)> = metric
+            .iter()
+            .filter(|(k, _)| !["__name__", "job", "instance"].contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.as_str().expect("label").to_string()))
+            .collect();
+        labels.sort();
+        seen.insert((name, labels), prom_value(s));
+    }
+    let mut problems = Vec::new();
+    for (k, v) in &exposed {
+        match seen.get(k) {
+            None => problems.push(format!("not stored: {}", show(k))),
+            Some(p) if p.to_bits() != v.to_bits() && !(p.is_nan() && v.is_nan()) => {
+                problems.push(format!("{}: exposed {v}, stored {p}", show(k)))
+            }
+            _ => {}
+        }
+    }
+    for k in seen.keys() {
+        if !exposed.contains_key(k) {
+            problems.push(format!("stored but not exposed: {}", show(k)));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    let total: usize = scrape(sonde.addr).iter().map(|f| f.samples.len()).sum();
+    let scraped = query(prom.addr, "scrape_samples_scraped{job=\"sonde\"}");
+    assert_eq!(prom_value(&scraped[0]) as usize, total);
+}
