@@ -14,6 +14,9 @@
 //!   negotiation; the only code that knows the wire formats.
 //! - [`server`]: the HTTP router (`/metrics`, `/-/healthy`, `/-/ready`, `/`), the
 //!   exporter-toolkit web configuration (TLS, mTLS, basic auth) and the accept loop.
+//! - [`services`]: service telemetry from application events (request histograms, error
+//!   budgets, circuit breakers); [`services::event`] is the validated event type.
+//! - [`ingest`]: the transports events arrive on (StatsD over UDP/Unix datagrams).
 //! - [`app`]: wires configuration to collectors and server and owns shutdown.
 
 pub mod app;
@@ -21,7 +24,9 @@ pub mod collect;
 pub mod config;
 pub mod expo;
 pub mod host;
+pub mod ingest;
 pub mod server;
+pub mod services;
 
 /// The version string reported by `--version`, the landing page and `sonde_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

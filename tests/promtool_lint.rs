@@ -46,7 +46,26 @@ fn sonde_adds_no_lint_problem_beyond_node_exporter() {
         let args: Vec<&str> = flags.iter().map(String::as_str).collect();
         let sonde = start_sonde(&args);
         let ne = start_node_exporter(&args);
-        let mine = lint(&get(sonde.addr, "/metrics", &[]).text());
+        let exposition = get(sonde.addr, "/metrics", &[]).text();
+        let mine = lint(&exposition);
+        // Exactly the names compatibility forces: node_exporter's camelCase families, and the
+        // entropy gauges it measures in bits.
+        let mut expected = BTreeSet::new();
+        for f in sonde::expo::parse::parse(&exposition).expect("parse") {
+            if f.name.chars().any(|c| c.is_ascii_uppercase()) {
+                expected.insert(format!(
+                    "{} metric names should be written in 'snake_case' not 'camelCase'",
+                    f.name
+                ));
+            }
+            if f.name.starts_with("node_entropy_") && f.name.ends_with("_bits") {
+                expected.insert(format!(
+                    "{} use base unit \"bytes\" instead of \"bits\"",
+                    f.name
+                ));
+            }
+        }
+        assert_eq!(mine, expected, "{host}");
         let theirs: BTreeSet<String> = lint(&get(ne.addr, "/metrics", &[]).text())
             .into_iter()
             .filter(|l| {

@@ -1,0 +1,3 @@
+//! Transports that application events arrive on; each validates into [`crate::services::event::Event`].
+
+pub mod statsd;

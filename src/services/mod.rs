@@ -1,0 +1,8 @@
+//! Service telemetry computed from application events: request-duration histograms, per-service
+//! error budgets (persisted), circuit breakers and deprecated-call counters. Knows nothing about
+//! transports: ingest paths hand it validated [`event::Event`]s.
+
+pub mod circuit_breaker;
+pub mod error_budget;
+pub mod event;
+pub mod request_metrics;
