@@ -159,10 +159,8 @@ pub fn start_on_port(program: &str, args: &[String], port: u16, probe_path: &str
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = try_get(addr, probe_path, &[]) {
-            if r.status == 200 {
-                return d;
-            }
+        if try_get(addr, probe_path, &[]).is_ok_and(|r| r.status == 200) {
+            return d;
         }
         if let Some(status) = d.child.try_wait().expect("try_wait") {
             panic!("{program} exited with {status}: {:#?}", d.stderr_lines());
