@@ -478,3 +478,56 @@ fn bad_web_config_refuses_to_start_naming_the_key() -> Result<()> {
     assert!(stderr.contains("basic_auth_user"), "{stderr}");
     Ok(())
 }
+
+#[test]
+fn optional_client_certificates() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let a = pki(dir.path(), "a")?;
+    let other = pki(dir.path(), "other")?;
+    let with = |d: &Daemon, pki: &Pki| {
+        curl(&[
+            "--cacert",
+            s(&a.ca),
+            "--cert",
+            s(&pki.client_cert),
+            "--key",
+            s(&pki.client_key),
+            &d.url("https", "/-/healthy"),
+        ])
+    };
+
+    // VerifyClientCertIfGiven: no certificate is fine, a certificate must chain to the CA.
+    let cfg = write_config(
+        dir.path(),
+        "tls_server_config:\n  cert_file: a-server.pem\n  key_file: a-server.key\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: a-ca.pem\n",
+    )?;
+    let d = Daemon::start(&cfg)?;
+    let none = curl(&["--cacert", s(&a.ca), &d.url("https", "/-/healthy")])?;
+    assert_eq!(none.status, 200, "{none:?}");
+    assert_eq!(with(&d, &a)?.status, 200);
+    let foreign = with(&d, &other)?;
+    assert!(foreign.exit != 0 && foreign.status == 0, "{foreign:?}");
+    drop(d);
+
+    // RequestClientCert: asked for, never verified.
+    let cfg = write_config(
+        dir.path(),
+        "tls_server_config:\n  cert_file: a-server.pem\n  key_file: a-server.key\n  client_auth_type: RequestClientCert\n",
+    )?;
+    let d = Daemon::start(&cfg)?;
+    let none = curl(&["--cacert", s(&a.ca), &d.url("https", "/-/healthy")])?;
+    assert_eq!(none.status, 200, "{none:?}");
+    assert_eq!(with(&d, &other)?.status, 200);
+    drop(d);
+
+    // RequireAnyClientCert: any certificate, but one is required.
+    let cfg = write_config(
+        dir.path(),
+        "tls_server_config:\n  cert_file: a-server.pem\n  key_file: a-server.key\n  client_auth_type: RequireAnyClientCert\n",
+    )?;
+    let d = Daemon::start(&cfg)?;
+    let none = curl(&["--cacert", s(&a.ca), &d.url("https", "/-/healthy")])?;
+    assert!(none.exit != 0 && none.status == 0, "{none:?}");
+    assert_eq!(with(&d, &other)?.status, 200);
+    Ok(())
+}
