@@ -255,7 +255,7 @@ struct BasicAuth {
     cache: Mutex<VecDeque<(usize, [u8; 32])>>,
     /// bcrypt is CPU-bound by design: bound how many run at once so a flood of wrong passwords
     /// cannot take every blocking thread.
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     bcrypt_runs: AtomicU64,
 }
 
@@ -286,7 +286,7 @@ impl BasicAuth {
             users: list,
             dummy_hash: Arc::from(dummy_hash(max_cost).as_str()),
             cache: Mutex::new(VecDeque::with_capacity(AUTH_CACHE_ENTRIES)),
-            slots: Semaphore::new(slots),
+            slots: Arc::new(Semaphore::new(slots)),
             bcrypt_runs: AtomicU64::new(0),
         }))
     }
@@ -313,14 +313,19 @@ impl BasicAuth {
             Some(i) => self.users[i].1.clone(),
             None => self.dummy_hash.clone(),
         };
-        let Ok(_permit) = self.slots.acquire().await else {
+        let Ok(permit) = self.slots.clone().acquire_owned().await else {
             return false;
         };
         self.bcrypt_runs.fetch_add(1, Ordering::Relaxed);
-        let verified =
-            tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
-                .await
-                .unwrap_or(false);
+        // The permit moves into the blocking task: a client that hangs up does not free the
+        // slot before its bcrypt is done.
+        let verified = tokio::task::spawn_blocking(move || {
+            let ok = bcrypt::verify(&password, &hash).unwrap_or(false);
+            drop(permit);
+            ok
+        })
+        .await
+        .unwrap_or(false);
         match found {
             Some(i) if verified => {
                 self.remember(i, digest);
