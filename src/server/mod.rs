@@ -125,16 +125,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Basic auth (when configured) for every endpoint, as exporter-toolkit does, and the
+/// configured extra headers on every response, the 401 included.
 async fn authenticate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    if state
-        .security
+    let security = &state.security;
+    let mut response = if security
         .authorize(req.headers().get(header::AUTHORIZATION))
         .await
     {
         next.run(req).await
     } else {
         ApiError::Unauthorized.into_response()
+    };
+    let headers = response.headers_mut();
+    for (name, value) in security.headers() {
+        headers.insert(name.clone(), value.clone());
     }
+    response
 }
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
