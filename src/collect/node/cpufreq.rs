@@ -57,6 +57,9 @@ const PER_SCRAPE: [&str; 4] = [
 /// Per-scrape values in kHz: cpuinfo_cur, scaling_cur, scaling_min, scaling_max.
 type Current = [Option<u64>; 4];
 
+/// Picks one family's value for a CPU.
+type Getter = fn(&Cpu, &Current) -> Option<u64>;
+
 struct Cpufreq {
     cpu_dir: PathBuf,
     cpus: Vec<Cpu>,
@@ -123,11 +126,11 @@ impl Collector for Cpufreq {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN) {
-            if let Err(e) = self.rescan() {
-                self.scanned = None;
-                return Err(e);
-            }
+        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN)
+            && let Err(e) = self.rescan()
+        {
+            self.scanned = None;
+            return Err(e);
         }
         // Read everything before writing, so a parse failure writes nothing (node_exporter
         // fails the whole collector).
@@ -140,7 +143,7 @@ impl Collector for Cpufreq {
             self.now.push(cur);
         }
         let hz = |khz: u64| khz as f64 * 1000.0;
-        let families: [(&str, &str, fn(&Cpu, &Current) -> Option<u64>); 6] = [
+        let families: [(&str, &str, Getter); 6] = [
             (
                 "node_cpu_frequency_hertz",
                 "Current cpu thread frequency in hertz.",
