@@ -1,27 +1,242 @@
-//! `time` collector (placeholder until implemented: writes nothing).
+//! `time` collector: `node_time_seconds`, `node_time_zone_offset_seconds{time_zone}` (local
+//! time zone from `TZ` / `/etc/localtime`, loaded once at start like Go's `time.Local`), and
+//! the clocksource families from `/sys/devices/system/clocksource/clocksource<N>/`
+//! (`available_clocksource`: space-separated names; `current_clocksource`: one name; see the
+//! kernel's Documentation/ABI/testing/sysfs-devices-system-cpu, "clocksource").
+//!
+//! The clocksource files are read on every scrape: the kernel switches clocksource at run
+//! time (an unstable TSC is dropped), which is exactly what these series are for.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jiff::tz::TimeZone;
 
 use crate::collect::registry::{CollectorModule, Switch};
-use crate::collect::{CollectError, Collector, Sink};
-use crate::host::HostRoot;
+use crate::collect::{CollectError, Collector, MetricType, Sink};
+use crate::host::{HostRoot, list_dir, read_attr, read_into};
 
 /// Registry entry.
 pub struct Module;
 
 impl CollectorModule for Module {
     type Config = Switch;
-    fn build(_: &Switch, _host: &HostRoot) -> Box<dyn Collector> {
-        Box::new(Placeholder)
+    fn build(_: &Switch, host: &HostRoot) -> Box<dyn Collector> {
+        Box::new(Time {
+            clocksource_dir: host.sys("devices/system/clocksource"),
+            tz: TimeZone::system(),
+            available: String::with_capacity(64),
+            current: String::with_capacity(32),
+            index: itoa::Buffer::new(),
+        })
     }
 }
 
-struct Placeholder;
+struct Time {
+    clocksource_dir: PathBuf,
+    tz: TimeZone,
+    available: String,
+    current: String,
+    index: itoa::Buffer,
+}
 
-impl Collector for Placeholder {
+/// Seconds since the epoch as a float (negative before 1970), as node_exporter computes it
+/// from nanoseconds.
+pub fn epoch_seconds(now: SystemTime) -> f64 {
+    match now.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as f64 / 1e9,
+        Err(e) => -(e.duration().as_nanos() as f64) / 1e9,
+    }
+}
+
+/// The zone abbreviation (`UTC`, `CET`, `EDT`) and offset in seconds east of UTC at `now`.
+pub fn zone_at(tz: &TimeZone, now: SystemTime) -> (String, i32) {
+    let ts = jiff::Timestamp::try_from(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let info = tz.to_offset_info(ts);
+    (info.abbreviation().to_string(), info.offset().seconds())
+}
+
+/// True for `clocksource<digits...>` directory names (the kernel's glob `clocksource[0-9]*`).
+fn is_clocksource_dir(name: &str) -> bool {
+    name.strip_prefix("clocksource")
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+impl Time {
+    fn clocksources(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
+        let mut devices: Vec<(usize, PathBuf)> = Vec::new();
+        for name in list_dir(&self.clocksource_dir)? {
+            if is_clocksource_dir(&name) {
+                devices.push((devices.len(), self.clocksource_dir.join(name)));
+            }
+        }
+        if devices.is_empty() {
+            return Ok(());
+        }
+        // Read everything first so a partial device (missing file) writes no series at all,
+        // as node_exporter fails the whole list.
+        let mut read: Vec<(String, String)> = Vec::with_capacity(devices.len());
+        for (_, dir) in &devices {
+            let avail_path = dir.join("available_clocksource");
+            let cur_path = dir.join("current_clocksource");
+            if !read_into(&avail_path, &mut self.available)?
+                || read_attr(&cur_path, &mut self.current)?.is_none()
+            {
+                return Ok(());
+            }
+            read.push((self.available.clone(), self.current.trim().to_string()));
+        }
+        let mut fam = sink.family(
+            "node_time_clocksource_available_info",
+            "Available clocksources read from '/sys/devices/system/clocksource'.",
+            MetricType::Gauge,
+        );
+        for ((i, _), (available, _)) in devices.iter().zip(&read) {
+            let idx = self.index.format(*i);
+            for cs in available.split_ascii_whitespace() {
+                fam.sample(&[("clocksource", cs), ("device", idx)], 1.0);
+            }
+        }
+        let mut fam = sink.family(
+            "node_time_clocksource_current_info",
+            "Current clocksource read from '/sys/devices/system/clocksource'.",
+            MetricType::Gauge,
+        );
+        for ((i, _), (_, current)) in devices.iter().zip(&read) {
+            let idx = self.index.format(*i);
+            fam.sample(&[("clocksource", current), ("device", idx)], 1.0);
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Time {
     fn name(&self) -> &'static str {
         "time"
     }
 
-    fn collect(&mut self, _sink: &mut Sink) -> Result<(), CollectError> {
-        Ok(())
+    fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
+        let now = SystemTime::now();
+        sink.gauge(
+            "node_time_seconds",
+            "System time in seconds since epoch (1970).",
+            epoch_seconds(now),
+        );
+        let (zone, offset) = zone_at(&self.tz, now);
+        sink.family(
+            "node_time_zone_offset_seconds",
+            "System time zone offset in seconds.",
+            MetricType::Gauge,
+        )
+        .sample(&[("time_zone", &zone)], f64::from(offset));
+        self.clocksources(sink)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(sink: &Sink) -> Vec<(String, String, f64)> {
+        let mut out = Vec::new();
+        for f in sink.families() {
+            for s in f.samples() {
+                out.push((f.name().to_string(), s.labels.to_string(), s.value));
+            }
+        }
+        out
+    }
+
+    fn collect_tree(tree: &str) -> Vec<(String, String, f64)> {
+        let base = format!("{}/tests/fixtures/hosts/{tree}", env!("CARGO_MANIFEST_DIR"));
+        let host = HostRoot::new(
+            format!("{base}/proc"),
+            format!("{base}/sys"),
+            format!("{base}/root"),
+        );
+        let mut c = Module::build(&Switch::default(), &host);
+        let mut sink = Sink::new();
+        c.collect(&mut sink).expect("collect");
+        series(&sink)
+            .into_iter()
+            .filter(|(n, _, _)| n.starts_with("node_time_clocksource"))
+            .collect()
+    }
+
+    fn s(name: &str, labels: &str) -> (String, String, f64) {
+        (name.to_string(), labels.to_string(), 1.0)
+    }
+
+    #[test]
+    fn clocksources_from_recorded_trees() {
+        assert_eq!(
+            collect_tree("modern"),
+            vec![
+                s(
+                    "node_time_clocksource_available_info",
+                    "clocksource=\"tsc\",device=\"0\""
+                ),
+                s(
+                    "node_time_clocksource_available_info",
+                    "clocksource=\"kvm-clock\",device=\"0\""
+                ),
+                s(
+                    "node_time_clocksource_current_info",
+                    "clocksource=\"tsc\",device=\"0\""
+                ),
+            ]
+        );
+        assert_eq!(
+            collect_tree("legacy"),
+            vec![
+                s(
+                    "node_time_clocksource_available_info",
+                    "clocksource=\"tsc\",device=\"0\""
+                ),
+                s(
+                    "node_time_clocksource_available_info",
+                    "clocksource=\"hpet\",device=\"0\""
+                ),
+                s(
+                    "node_time_clocksource_available_info",
+                    "clocksource=\"acpi_pm\",device=\"0\""
+                ),
+                s(
+                    "node_time_clocksource_current_info",
+                    "clocksource=\"tsc\",device=\"0\""
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn epoch_seconds_and_zones() {
+        let t = UNIX_EPOCH + std::time::Duration::from_nanos(1_700_000_000_500_000_000);
+        assert_eq!(epoch_seconds(t), 1_700_000_000.5);
+        assert_eq!(
+            epoch_seconds(UNIX_EPOCH - std::time::Duration::from_millis(1500)),
+            -1.5
+        );
+        assert_eq!(zone_at(&TimeZone::UTC, t), ("UTC".to_string(), 0));
+        let tz = TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").expect("posix tz");
+        // 2023-11-14 is winter time in Europe.
+        assert_eq!(zone_at(&tz, t), ("CET".to_string(), 3600));
+        let summer = UNIX_EPOCH + std::time::Duration::from_secs(1_690_000_000);
+        assert_eq!(zone_at(&tz, summer), ("CEST".to_string(), 7200));
+    }
+
+    #[test]
+    fn missing_clocksource_dir_still_reports_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let mut c = Module::build(&Switch::default(), &host);
+        let mut sink = Sink::new();
+        let before = epoch_seconds(SystemTime::now());
+        c.collect(&mut sink).expect("collect");
+        let got = series(&sink);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, "node_time_seconds");
+        assert!(got[0].2 >= before && got[0].2 - before < 60.0, "{got:?}");
+        assert_eq!(got[1].0, "node_time_zone_offset_seconds");
     }
 }
