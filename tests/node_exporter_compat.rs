@@ -42,10 +42,7 @@ const FILE_COLLECTORS: &[&str] = &[
 
 /// Families that only one of the two programs has, by design (README "Differences").
 fn ignored_family(name: &str) -> bool {
-    name.starts_with("go_")
-        || name.starts_with("promhttp_")
-        || name.starts_with("process_")
-        || name.starts_with("sonde_")
+    !name.starts_with("node_")
         || name.starts_with("node_scrape_collector_")
         || name == "node_exporter_build_info"
         || name.starts_with("node_systemd_")

@@ -6,7 +6,9 @@
 //! text and rendered label set in one growing string buffer, so a collection performs a handful
 //! of allocations, not one per sample; the encoders in [`crate::expo`] copy from it directly.
 
+pub mod cgroup;
 pub mod node;
+pub mod process;
 pub mod registry;
 pub mod scrape;
 pub mod selfmetrics;

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use super::Collector;
-use super::node;
+use super::{cgroup, node, process};
 use crate::config::Issue;
 use crate::host::HostRoot;
 
@@ -179,9 +179,16 @@ registry! {
     uname => node::uname::Module,
     /// `node_vmstat_*` from /proc/vmstat.
     vmstat => node::vmstat::Module,
+    /// `namedprocess_namegroup_*`: process groups as process-exporter.
+    process => process::Module,
+    /// `container_*`: containers from cgroups as the kubelet's cAdvisor.
+    cgroup => cgroup::Module,
 }
+
+/// Collectors that node_exporter does not have (no `node_scrape_collector_*` for them).
+const NON_NODE: &[&str] = &["process", "cgroup"];
 
 /// True for collectors that node_exporter also has (they report `node_scrape_collector_*`).
 pub fn is_node_collector(name: &str) -> bool {
-    ALL.contains(&name)
+    ALL.contains(&name) && !NON_NODE.contains(&name)
 }
