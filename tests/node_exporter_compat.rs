@@ -76,6 +76,9 @@ fn compare_fixture_host(host: &str) {
         fixture_host(host).join("root/run/udev/data").display()
     );
     ne_args.push(&udev);
+    // node_exporter 1.5 reads interface counters over rtnetlink from the live kernel by default;
+    // on a fixture tree it must read the tree's /proc/net/dev like sonde.
+    ne_args.push("--no-collector.netdev.netlink");
     let ne = start_node_exporter(&ne_args);
     let sonde = start_sonde(&args);
     let ne_fams = node_families(scrape(ne.addr));

@@ -52,7 +52,13 @@ fn sonde_adds_no_lint_problem_beyond_node_exporter() {
         // entropy gauges it measures in bits.
         let mut expected = BTreeSet::new();
         for f in sonde::expo::parse::parse(&exposition).expect("parse") {
-            if f.name.chars().any(|c| c.is_ascii_uppercase()) {
+            // promtool's camelCase rule: a lower-case letter followed by an upper-case one.
+            let camel = f
+                .name
+                .as_bytes()
+                .windows(2)
+                .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
+            if camel {
                 expected.insert(format!(
                     "{} metric names should be written in 'snake_case' not 'camelCase'",
                     f.name
