@@ -4,6 +4,9 @@
 //!
 //! node_exporter 1.5 reads the same counters over rtnetlink by default; the values are the
 //! same `rtnl_link_stats64` the kernel prints here, and `/proc/net/dev` honours `--path.procfs`.
+//! The one counter rtnetlink has and `/proc/net/dev` lacks, `rx_nohandler`
+//! (`node_network_receive_nohandler_total`), is read from sysfs
+//! `class/net/<device>/statistics/rx_nohandler` (kernel >= 4.6), for devices that have it.
 //! Upstream 1.5 excludes no device by default (the Debian package's binary defaults
 //! `device-exclude` to `^lo$`; sonde follows upstream).
 
@@ -16,7 +19,7 @@ use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
 use crate::config::Issue;
 use crate::config::Pattern;
-use crate::host::{HostRoot, read_into};
+use crate::host::{HostRoot, read_attr, read_into};
 
 /// Registry entry.
 pub struct Module;
@@ -63,6 +66,10 @@ impl CollectorModule for Module {
             path: host.proc("net/dev"),
             include: cfg.device_include.clone(),
             exclude: cfg.device_exclude.clone(),
+            class_net: host.sys("class/net"),
+            attr: String::with_capacity(32),
+            path_buf: PathBuf::new(),
+            nohandler: Vec::new(),
             buf: String::with_capacity(4096),
             rows: Vec::new(),
         })
@@ -148,6 +155,10 @@ struct NetDev {
     path: PathBuf,
     include: Option<Pattern>,
     exclude: Option<Pattern>,
+    class_net: PathBuf,
+    attr: String,
+    path_buf: PathBuf,
+    nohandler: Vec<(usize, u64)>,
     buf: String,
     rows: Vec<Row>,
 }
@@ -182,6 +193,33 @@ impl Collector for NetDev {
                 fam.sample(&[("device", &buf[r.name.clone()])], r.values[i] as f64);
             }
         }
+        self.nohandler.clear();
+        for (idx, r) in self.rows.iter().enumerate() {
+            let dev = &buf[r.name.clone()];
+            self.path_buf.clear();
+            self.path_buf.push(&self.class_net);
+            self.path_buf.push(dev);
+            self.path_buf.push("statistics/rx_nohandler");
+            // A device that vanished since /proc/net/dev was read, or a kernel without the
+            // counter: nothing to report for it.
+            let Ok(Some(())) = read_attr(&self.path_buf, &mut self.attr) else {
+                continue;
+            };
+            let Ok(v) = self.attr.parse::<u64>() else {
+                continue;
+            };
+            self.nohandler.push((idx, v));
+        }
+        if !self.nohandler.is_empty() {
+            let mut fam = sink.family(
+                "node_network_receive_nohandler_total",
+                "Network device statistic receive_nohandler.",
+                MetricType::Counter,
+            );
+            for &(idx, v) in &self.nohandler {
+                fam.sample(&[("device", &buf[self.rows[idx].name.clone()])], v as f64);
+            }
+        }
         Ok(())
     }
 }
@@ -202,6 +240,37 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn nohandler_comes_from_sysfs_where_present() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let proc_net = dir.path().join("proc/net");
+        std::fs::create_dir_all(&proc_net).expect("mkdir");
+        std::fs::write(
+            proc_net.join("dev"),
+            "Inter-|   Receive                                                |  Transmit\n \
+             face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n  \
+             eth0: 10 2 0 0 0 0 0 0 20 3 0 0 0 0 0 0\n    \
+             lo: 5 1 0 0 0 0 0 0 5 1 0 0 0 0 0 0\n",
+        )
+        .expect("write");
+        let stats = dir.path().join("sys/class/net/eth0/statistics");
+        std::fs::create_dir_all(&stats).expect("mkdir");
+        std::fs::write(stats.join("rx_nohandler"), "7\n").expect("write");
+        let host = HostRoot::new(dir.path().join("proc"), dir.path().join("sys"), dir.path());
+        let got: Vec<_> = collect(&host, &Config::default())
+            .into_iter()
+            .filter(|(n, _, _)| n == "node_network_receive_nohandler_total")
+            .collect();
+        assert_eq!(
+            got,
+            vec![(
+                "node_network_receive_nohandler_total".to_string(),
+                "device=\"eth0\"".to_string(),
+                7.0
+            )]
+        );
     }
 
     #[test]
