@@ -9,6 +9,7 @@
 //! lines with any other number of fields (the 4-counter partition lines of 2.6 kernels) are
 //! skipped, and only as many families are written for a device as its line has counters.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -78,6 +79,7 @@ impl CollectorModule for Module {
             udev_buf: String::with_capacity(2048),
             udev_path: PathBuf::new(),
             name_buf: String::with_capacity(32),
+            udev_cache: HashMap::new(),
         })
     }
 }
@@ -91,6 +93,8 @@ struct Diskstats {
     udev_buf: String,
     udev_path: PathBuf,
     name_buf: String,
+    /// `(major, minor)` → (raw udev file, parsed properties, seen in this scrape).
+    udev_cache: HashMap<(u32, u32), (String, UdevInfo, bool)>,
 }
 
 /// The most counters a line carries (kernel 5.5+).
@@ -350,21 +354,30 @@ impl Diskstats {
             || self.include.as_ref().is_some_and(|p| !p.is_match(dev))
     }
 
-    fn udev(&mut self, major: u32, minor: u32) -> UdevInfo {
+    /// Refreshes the cached udev properties of one device. The file is read every scrape (udev
+    /// rewrites it when a device changes) but only re-parsed when its content changed, so the
+    /// steady state allocates nothing.
+    fn refresh_udev(&mut self, major: u32, minor: u32) {
         use std::fmt::Write as _;
         self.name_buf.clear();
         let _ = write!(self.name_buf, "b{major}:{minor}");
         self.udev_path.clone_from(&self.udev_dir);
         self.udev_path.push(&self.name_buf);
         match read_into(&self.udev_path, &mut self.udev_buf) {
-            Ok(true) => parse_udev(&self.udev_buf),
+            Ok(true) => {}
             // Missing (no udev on the host) or unreadable: the labels stay empty, as in
             // node_exporter, which only logs this at debug level.
-            Ok(false) => UdevInfo::default(),
+            Ok(false) => self.udev_buf.clear(),
             Err(e) => {
                 tracing::debug!(error = %e, "reading udev data");
-                UdevInfo::default()
+                self.udev_buf.clear();
             }
+        }
+        let entry = self.udev_cache.entry((major, minor)).or_default();
+        entry.2 = true;
+        if entry.0 != self.udev_buf {
+            entry.1 = parse_udev(&self.udev_buf);
+            entry.0.clone_from(&self.udev_buf);
         }
     }
 }
@@ -392,7 +405,23 @@ impl Diskstats {
         if disks.is_empty() {
             return Ok(());
         }
-        let infos: Vec<UdevInfo> = disks.iter().map(|d| self.udev(d.major, d.minor)).collect();
+        for e in self.udev_cache.values_mut() {
+            e.2 = false;
+        }
+        for d in &disks {
+            self.refresh_udev(d.major, d.minor);
+        }
+        // Forget devices that went away.
+        self.udev_cache.retain(|_, e| e.2);
+        let none = UdevInfo::default();
+        let infos: Vec<&UdevInfo> = disks
+            .iter()
+            .map(|d| {
+                self.udev_cache
+                    .get(&(d.major, d.minor))
+                    .map_or(&none, |e| &e.1)
+            })
+            .collect();
 
         let mut minor_buf = itoa::Buffer::new();
         let mut major_buf = itoa::Buffer::new();
@@ -741,6 +770,40 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "collectors.diskstats.device_include: device_exclude and device_include are mutually exclusive"
+        );
+    }
+
+    #[test]
+    fn udev_changes_are_picked_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let udev = dir.path().join("root/run/udev/data");
+        std::fs::create_dir_all(&udev).expect("mkdir");
+        std::fs::write(
+            dir.path().join("diskstats"),
+            "8 0 sdz 1 2 3 4 5 6 7 8 9 10 11\n",
+        )
+        .expect("write");
+        let host = HostRoot::new(dir.path(), dir.path(), dir.path().join("root"));
+        let mut c = Module::build(&Config::default(), &host);
+        let info = |c: &mut Box<dyn Collector>| {
+            let mut sink = Sink::new();
+            c.collect(&mut sink).expect("collect");
+            sink.families()
+                .find(|f| f.name() == "node_disk_info")
+                .and_then(|f| f.samples().next().map(|s| s.labels.to_string()))
+        };
+        assert_eq!(
+            info(&mut c).as_deref(),
+            Some(
+                r#"device="sdz",major="8",minor="0",model="",path="",revision="",serial="",wwn="""#
+            )
+        );
+        std::fs::write(udev.join("b8:0"), "E:ID_MODEL=New\n").expect("write");
+        assert_eq!(
+            info(&mut c).as_deref(),
+            Some(
+                r#"device="sdz",major="8",minor="0",model="New",path="",revision="",serial="",wwn="""#
+            )
         );
     }
 
