@@ -174,14 +174,21 @@ pub fn start_on_port(program: &str, args: &[String], port: u16, probe_path: &str
     }
 }
 
-/// Starts the Debian-packaged node_exporter 1.5 with `args` on a free port. Debian patches two
-/// defaults (netdev excludes `lo`, a textfile directory); both are reset to upstream's here.
+/// Upstream node_exporter 1.5's `--collector.filesystem.mount-points-exclude` (Debian's build
+/// also excludes /run, /mnt and /media).
+pub const UPSTREAM_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+
+/// Starts the Debian-packaged node_exporter 1.5 with `args` on a free port. Debian patches
+/// three defaults (netdev excludes `lo`, a textfile directory, more excluded mount points);
+/// all are reset to upstream's here.
 pub fn start_node_exporter(args: &[&str]) -> Daemon {
     let port = free_port();
     let mut all: Vec<String> = vec![
         format!("--web.listen-address=127.0.0.1:{port}"),
         "--collector.netdev.device-exclude=".into(),
         "--log.level=error".into(),
+        format!("--collector.filesystem.mount-points-exclude={UPSTREAM_MOUNT_POINTS_EXCLUDE}"),
     ];
     if !args
         .iter()
