@@ -213,7 +213,7 @@ impl Default for ScrapeConfig {
     fn default() -> Self {
         Self {
             min_interval_seconds: 0.5,
-            collector_timeout_seconds: 5.0,
+            collector_timeout_seconds: 8.0,
             gzip_level: 1,
         }
     }
