@@ -158,6 +158,8 @@ struct Iface {
     name: String,
     fixed: Static,
     state: Dynamic,
+    /// Listed, but gone by the time its attributes were read.
+    gone: bool,
 }
 
 struct NetClass {
@@ -322,9 +324,18 @@ impl Collector for NetClass {
             self.path.push(&self.dir);
             self.path.push(&iface.name);
             let link_changed = read_dynamic(&mut self.path, &mut self.buf, &mut iface.state);
-            if due || link_changed {
+            // Every interface has an operstate; without one, check (one stat, only in this
+            // rare case) whether the device went away after the listing.
+            iface.gone = iface.state.operstate.is_empty() && !self.path.exists();
+            if !iface.gone && (due || link_changed) {
                 read_static(&mut self.path, &mut self.buf, &mut iface.fixed);
             }
+        }
+        if self.ifaces.iter().any(|i| i.gone) {
+            // A vanished device is normal, not an error: drop it, and re-list next time in
+            // case a device of the same name comes back.
+            self.ifaces.retain(|i| !i.gone);
+            self.listing.clear();
         }
         if self.ifaces.is_empty() {
             return Ok(());
@@ -557,6 +568,34 @@ mod tests {
             &lines(&mut c),
             r#"node_network_mtu_bytes{device="veth9"} 1280"#
         ));
+    }
+
+    #[test]
+    fn a_device_that_vanishes_after_listing_is_skipped() {
+        // In sysfs every class/net entry is a symlink into /sys/devices; a device removed
+        // between readdir and the attribute reads leaves exactly this: a name whose target is
+        // gone. It is not an error and the device is not reported.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let net = dir.path().join("sys/class/net");
+        std::fs::create_dir_all(net.join("eth0")).expect("mkdir");
+        for (attr, v) in [("operstate", "up"), ("mtu", "1500"), ("carrier", "1")] {
+            std::fs::write(net.join("eth0").join(attr), format!("{v}\n")).expect("write");
+        }
+        std::os::unix::fs::symlink("../../devices/virtual/net/veth0", net.join("veth0"))
+            .expect("symlink");
+        let mut c = Module::build(&Config::default(), &host_at(dir.path()));
+        let got = lines(&mut c);
+        assert_eq!(
+            got.iter()
+                .filter(|l| l.contains("veth0"))
+                .collect::<Vec<_>>(),
+            Vec::<&String>::new()
+        );
+        assert!(
+            has(&got, r#"node_network_mtu_bytes{device="eth0"} 1500"#),
+            "{got:?}"
+        );
+        assert!(has(&got, r#"node_network_up{device="eth0"} 1"#), "{got:?}");
     }
 
     #[test]
