@@ -135,3 +135,66 @@ fn custom_telemetry_path() {
     assert_eq!(r.status, 200);
     assert!(r.text().contains("node_load15 0.11\n"));
 }
+
+#[test]
+fn a_failing_collector_is_reported_and_the_scrape_still_succeeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let proc = dir.path().join("proc");
+    std::fs::create_dir_all(&proc).expect("mkdir");
+    std::fs::write(proc.join("loadavg"), "garbage\n").expect("write");
+    std::fs::copy(fixture_host("modern").join("proc/stat"), proc.join("stat")).expect("copy");
+    let procfs = format!("--path.procfs={}", proc.display());
+    let mut d = start_sonde(&[
+        &procfs,
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+        "--collector.stat",
+    ]);
+    for _ in 0..3 {
+        let r = get(d.addr, "/metrics", &[]);
+        assert_eq!(r.status, 200);
+        let text = r.text();
+        for line in [
+            "sonde_scrape_collector_success{collector=\"loadavg\"} 0\n",
+            "sonde_scrape_collector_success{collector=\"stat\"} 1\n",
+            "node_scrape_collector_success{collector=\"loadavg\"} 0\n",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
+        assert!(!text.contains("node_load1 "), "{text}");
+        let boot = sonde::expo::parse::parse(&text)
+            .expect("parse")
+            .into_iter()
+            .find(|f| f.name == "node_boot_time_seconds")
+            .expect("stat still collected");
+        let want = std::fs::read_to_string(proc.join("stat"))
+            .expect("read")
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .expect("btime")
+            .trim()
+            .parse::<f64>()
+            .expect("number");
+        assert_eq!(boot.samples[0].value, want);
+        std::thread::sleep(std::time::Duration::from_millis(600));
+    }
+    // Three failed scrapes, one log line: failures are rate-limited.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let failures: Vec<String> = d
+        .stderr_lines()
+        .iter()
+        .filter(|l| l.contains("collector failed"))
+        .cloned()
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert!(
+        failures[0].contains("\"collector\":\"loadavg\""),
+        "{}",
+        failures[0]
+    );
+    assert!(
+        failures[0].contains("invalid 1m load average"),
+        "{}",
+        failures[0]
+    );
+}
