@@ -1290,6 +1290,24 @@ mod tests {
         assert_eq!(cb.snapshot("cache", at(4)).map(|s| s.state), Some("open"));
     }
 
+    proptest::proptest! {
+        /// The ring's running totals always equal a recount of the last N calls.
+        #[test]
+        fn window_totals_match_a_recount(
+            size in 1u32..8,
+            calls in proptest::collection::vec((proptest::bool::ANY, proptest::bool::ANY), 0..40),
+        ) {
+            let mut w = Window::new(size);
+            for (i, &(failed, slow)) in calls.iter().enumerate() {
+                w.push(failed, slow);
+                let last = &calls[(i + 1).saturating_sub(size as usize)..=i];
+                let failures = last.iter().filter(|c| c.0).count() as u32;
+                let slows = last.iter().filter(|c| c.1).count() as u32;
+                proptest::prop_assert_eq!((w.len, w.failures, w.slow), (last.len() as u32, failures, slows));
+            }
+        }
+    }
+
     #[test]
     fn the_example_file_parses_and_checks() {
         let cfg = CircuitBreakersConfig::from_yaml_str(

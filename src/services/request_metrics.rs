@@ -393,6 +393,10 @@ impl RequestMetrics {
             if self.services.len() >= self.max_services {
                 return Err(DropReason::MaxServices);
             }
+            // A new service needs a new series: check now so no empty entry is left behind.
+            if self.series.len() >= self.max_series {
+                return Err(DropReason::MaxSeries);
+            }
             self.services
                 .insert(service.into(), ServiceEntry::default());
         }
@@ -744,6 +748,7 @@ mod tests {
         m.observe(&req("a", "/", "GET", Some(500), 0.5), t);
         m.observe(&req("b", "/", "GET", Some(500), 0.5), t); // max_series
         m.observe(&req("b", "/", "GET", Some(200), 0.5), t); // existing series: kept
+        assert_eq!(m.service_count(), 2);
         let got = text(&mut m, t);
         assert_eq!(
             lines(&got, "sonde_request_dropped_total{"),
@@ -759,6 +764,24 @@ mod tests {
         assert_eq!(
             lines(&got, "sonde_request_series "),
             "sonde_request_series 3\n"
+        );
+    }
+
+    #[test]
+    fn a_new_service_refused_by_the_series_cap_takes_no_service_slot() {
+        let mut m = RequestMetrics::new(&RequestMetricsConfig {
+            max_series: 1,
+            series_ttl_seconds: 0.0,
+            ..Default::default()
+        });
+        m.observe(&req("a", "/", "GET", Some(200), 0.5), at(0));
+        m.observe(&req("b", "/", "GET", Some(200), 0.5), at(0));
+        m.expire(at(0));
+        assert_eq!((m.series_count(), m.service_count()), (1, 1));
+        assert_eq!(
+            lines(&text(&mut m, at(0)), "sonde_request_dropped_total{"),
+            "sonde_request_dropped_total{reason=\"max_series\"} 1\n\
+             sonde_request_dropped_total{reason=\"max_services\"} 0\n"
         );
     }
 
