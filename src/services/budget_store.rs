@@ -565,6 +565,36 @@ mod tests {
         }
     }
 
+    /// Collects what a `tracing` subscriber writes.
+    #[derive(Clone, Default)]
+    struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl LogCapture {
+        fn text(&self) -> String {
+            let buf = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+            String::from_utf8_lossy(&buf).into_owned()
+        }
+    }
+
+    impl io::Write for LogCapture {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if let Ok(mut v) = self.0.lock() {
+                v.extend_from_slice(b);
+            }
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+        type Writer = LogCapture;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
     /// A state with minute and hour buckets in three services.
     fn populated(now: u64) -> ErrorBudgets {
         let mut b = budgets();
@@ -625,8 +655,25 @@ mod tests {
         )
         .expect("writes");
         let now = at(0);
-        let (store, outcome) = Store::open(&path, now).expect("recovers");
+        let log = LogCapture::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(log.clone())
+            .with_ansi(false)
+            .finish();
+        let (store, outcome) = tracing::subscriber::with_default(subscriber, || {
+            Store::open(&path, now).expect("recovers")
+        });
         let aside = dir.path().join(format!("budgets.redb.corrupt-{T0}"));
+        let logged = log.text();
+        assert!(logged.contains(" WARN "), "{logged}");
+        assert!(
+            logged.contains(&format!(
+                "error budget store {} is unreadable (Not a redb database: magic number mismatch); moved it to {} and starting with full budgets",
+                path.display(),
+                aside.display()
+            )),
+            "{logged}"
+        );
         match &outcome {
             OpenOutcome::Reset { moved_to, reason } => {
                 assert_eq!(moved_to, &aside);

@@ -1642,6 +1642,109 @@ mod tests {
         );
     }
 
+    /// The rings agree with a plain list of events filtered by time, whatever the order and age
+    /// of the timestamps (the clock itself only moves forward), and a snapshot restores them.
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        struct Step {
+            advance: u64,
+            /// Seconds before `now`; negative means in the future.
+            age: i64,
+            /// 0: error event, 1: 5xx request, 2: 200 request, 3: slow 200 request.
+            kind: u8,
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            (0u64..5000, -900i64..5 * 86_400, 0u8..4).prop_map(|(advance, age, kind)| Step {
+                advance,
+                age,
+                kind,
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            #[test]
+            fn rings_match_a_plain_event_list(
+                hours in prop::sample::select(vec![1u64, 2, 24, 720]),
+                slo in any::<bool>(),
+                steps in prop::collection::vec(step(), 1..120),
+                later in prop::collection::vec(0u64..2 * 86_400, 1..4),
+            ) {
+                let mut cfg = Config { window_seconds: hours * 3600, ..Config::default() };
+                if slo {
+                    cfg.slos.insert("s".into(), SloConfig {
+                        objective: 0.5,
+                        bad_status_codes: default_bad_status_codes(),
+                        latency_threshold_seconds: Some(1.0),
+                    });
+                }
+                let mut b = budgets(&cfg, if slo { "" } else { "s=10" });
+                // (time the event counts at, counts, kept in minute ring, kept in hour ring)
+                let mut kept: Vec<(u64, Counts, bool, bool)> = Vec::new();
+                let (mut now, mut errors_total, mut too_old) = (7 * 86_400u64, 0u64, 0u64);
+                for st in &steps {
+                    now += st.advance;
+                    let ts = now.saturating_add_signed(-st.age);
+                    let c = match st.kind {
+                        0 => {
+                            let mut e = err("s");
+                            e.timestamp = Some(at(ts));
+                            b.record_error(&e, at(now));
+                            Counts { errors: 1, total: 0, bad: 0 }
+                        }
+                        k => {
+                            let (code, d) = [(503, 0.1), (200, 0.1), (200, 2.0)][usize::from(k) - 1];
+                            let mut r = req("s", code, d);
+                            r.timestamp = Some(at(ts));
+                            b.record_request(&r, at(now));
+                            let bad = u64::from(slo && (code >= 500 || d > 1.0));
+                            Counts { errors: u64::from(code >= 500), total: 1, bad }
+                        }
+                    };
+                    errors_total += c.errors;
+                    let t = ts.min(now);
+                    let in_min = (T0 + now) / 60 - (T0 + t) / 60 < u64::from(MINUTE_SLOTS);
+                    let in_hour = (T0 + now) / 3600 - (T0 + t) / 3600 < hours;
+                    if !in_min && !in_hour {
+                        too_old += 1;
+                    }
+                    kept.push((t, c, in_min, in_hour));
+                }
+                let snap = b.snapshot(at(now));
+                let mut restored = budgets(&cfg, if slo { "" } else { "s=10" });
+                restored.restore(&snap, at(now));
+                prop_assert_eq!(b.dropped_too_old, too_old);
+                let mut q = now;
+                for l in later {
+                    q += l;
+                    let (qm, qh) = ((T0 + q) / 60, (T0 + q) / 3600);
+                    let mut window = Counts::default();
+                    let mut burns = [Counts::default(); 7];
+                    for &(t, c, in_min, in_hour) in &kept {
+                        if in_hour && qh - (T0 + t) / 3600 < hours {
+                            window += c;
+                        }
+                        for (bw, (_, mins)) in burns.iter_mut().zip(BURN_WINDOWS) {
+                            if in_min && qm - (T0 + t) / 60 < u64::from(mins) {
+                                *bw += c;
+                            }
+                        }
+                    }
+                    for x in [&b, &restored] {
+                        let svc = &x.services[x.index["s"]];
+                        prop_assert_eq!(svc.window_counts(qh as u32), window);
+                        prop_assert_eq!(svc.burn_counts(qm as u32), burns);
+                        prop_assert_eq!(svc.errors_total, errors_total);
+                    }
+                }
+            }
+        }
+    }
+
     fn render(sink: &Sink) -> String {
         let mut out = String::new();
         for f in sink.families() {
