@@ -412,6 +412,9 @@ pub enum EnvError {
     },
 }
 
+/// The environment variable holding count budgets.
+pub const ENV_VAR: &str = "ERROR_BUDGETS";
+
 /// Parses `ERROR_BUDGETS` (`api=1000,worker=500`; spaces around entries and `=` are allowed;
 /// an empty or blank value lists nothing).
 pub fn parse_error_budgets_env(value: &str) -> Result<Vec<(String, u64)>, EnvError> {
