@@ -13,6 +13,7 @@
 //! sets, so the per-scrape cost is one small read per value.
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,7 @@ impl CollectorModule for Module {
     fn build(_: &Switch, host: &HostRoot) -> Box<dyn Collector> {
         Box::new(Hwmon {
             class_dir: host.sys("class/hwmon"),
+            dirs: Vec::new(),
             families: Vec::new(),
             scanned: None,
             buf: String::with_capacity(64),
@@ -89,7 +91,8 @@ impl Op {
 /// One series: where its value comes from and its rendered label set.
 #[derive(Debug)]
 struct Series {
-    path: Option<PathBuf>,
+    /// (index into the open directories, file name), `None` for constants.
+    file: Option<(usize, String)>,
     labels: String,
     op: Op,
 }
@@ -105,10 +108,28 @@ struct Family {
 
 struct Hwmon {
     class_dir: PathBuf,
+    /// Open chip (and chip `device/`) directories: values are opened relative to them, so a
+    /// scrape does not walk `/sys/class/hwmon/hwmonN` symlinks once per file.
+    dirs: Vec<OwnedFd>,
     families: Vec<Family>,
     scanned: Option<Instant>,
     buf: String,
     values: Vec<Option<f64>>,
+}
+
+/// Reads a small attribute with one `openat` and one `read`, as sysfs returns an attribute in
+/// a single read (node_exporter also reads at most 128 bytes once, which also keeps a driver
+/// returning `EAGAIN` from stalling the scrape). Any failure is `None`: the sample is skipped.
+fn read_small<'b>(dir: &OwnedFd, name: &str, buf: &'b mut [u8; 128]) -> Option<&'b str> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let n = rustix::io::read(&fd, &mut buf[..]).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()
 }
 
 /// node_exporter's name cleaning: lower case, every character outside `[a-z0-9:_]` becomes
@@ -316,11 +337,11 @@ fn classify(ty: &str, item: &str, has_bare: bool) -> Option<(String, String, Met
     Some(r)
 }
 
-/// Sensor key (`temp1`) → item (`""`, `input`, `max`, ...) → file.
-type SensorFiles = BTreeMap<String, BTreeMap<String, PathBuf>>;
+/// Sensor key (`temp1`) → item (`""`, `input`, `max`, ...) → (directory index, file name).
+type SensorFiles = BTreeMap<String, BTreeMap<String, (usize, String)>>;
 
 /// Adds the sensor attribute files of `dir` (directories skipped) to `out`.
-fn scan_sensor_files(dir: &Path, out: &mut SensorFiles) -> Result<(), CollectError> {
+fn scan_sensor_files(dir: &Path, idx: usize, out: &mut SensorFiles) -> Result<(), CollectError> {
     for name in list_dir(dir)? {
         let Some((ty, num, item)) = explode(&name) else {
             continue;
@@ -334,7 +355,7 @@ fn scan_sensor_files(dir: &Path, out: &mut SensorFiles) -> Result<(), CollectErr
         }
         out.entry(format!("{ty}{num}"))
             .or_default()
-            .insert(item.to_string(), path);
+            .insert(item.to_string(), (idx, name.clone()));
     }
     Ok(())
 }
@@ -361,8 +382,23 @@ impl Builder {
 }
 
 impl Hwmon {
+    /// Opens a directory for the lifetime of this layout; its index in `dirs`.
+    fn open_dir(&mut self, dir: &Path) -> Option<usize> {
+        let fd = rustix::fs::open(
+            dir,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()?;
+        self.dirs.push(fd);
+        Some(self.dirs.len() - 1)
+    }
+
     fn rescan(&mut self) -> Result<(), CollectError> {
         let mut b = Builder::default();
+        self.dirs.clear();
         for entry in list_dir(&self.class_dir)? {
             let dir = self.class_dir.join(&entry);
             if !dir.is_dir() {
@@ -380,10 +416,15 @@ impl Hwmon {
             return Ok(());
         };
         let mut files = SensorFiles::new();
-        scan_sensor_files(dir, &mut files)?;
+        let Some(idx) = self.open_dir(dir) else {
+            return Ok(());
+        };
+        scan_sensor_files(dir, idx, &mut files)?;
         let device = dir.join("device");
-        if device.is_dir() {
-            scan_sensor_files(&device, &mut files)?;
+        if device.is_dir()
+            && let Some(idx) = self.open_dir(&device)
+        {
+            scan_sensor_files(&device, idx, &mut files)?;
         }
         if let Some(name) = chip_name(dir, &mut self.buf) {
             b.add(
@@ -391,7 +432,7 @@ impl Hwmon {
                 "Annotation metric for human-readable chip names".into(),
                 MetricType::Gauge,
                 Series {
-                    path: None,
+                    file: None,
                     labels: render(&[("chip", &chip), ("chip_name", &name)]),
                     op: Op::Const(1.0),
                 },
@@ -402,7 +443,10 @@ impl Hwmon {
                 continue;
             };
             let labels = render(&[("chip", &chip), ("sensor", sensor)]);
-            if let Some(raw) = items.get("label").and_then(|p| read_bytes(p)) {
+            if let Some(raw) = items
+                .get("label")
+                .and_then(|(d, name)| read_bytes(&self.dirs[*d], name))
+            {
                 let text = String::from_utf8_lossy(&raw);
                 let label = text.trim_matches('\n');
                 b.add(
@@ -410,7 +454,7 @@ impl Hwmon {
                     "Label for given chip and sensor".into(),
                     MetricType::Gauge,
                     Series {
-                        path: None,
+                        file: None,
                         labels: render(&[("chip", &chip), ("label", label), ("sensor", sensor)]),
                         op: Op::Const(1.0),
                     },
@@ -435,13 +479,13 @@ impl Hwmon {
                 _ => None,
             };
             if let Some((name, help, op)) = whole {
-                if let Some(path) = items.get("") {
+                if let Some(file) = items.get("") {
                     b.add(
                         name.into(),
                         help.into(),
                         MetricType::Gauge,
                         Series {
-                            path: Some(path.clone()),
+                            file: Some(file.clone()),
                             labels: labels.clone(),
                             op,
                         },
@@ -450,14 +494,16 @@ impl Hwmon {
                 continue;
             }
             let has_bare = items.contains_key("");
-            for (item, path) in items {
+            for (item, (d, file)) in items {
                 let Some((name, help, kind, op)) = classify(ty, item, has_bare) else {
                     continue;
                 };
                 // A file whose text is not a number (a model string) never becomes a sample:
                 // drop it now instead of re-reading it every scrape. An unreadable file (a
                 // sensor that is asleep) is kept and retried.
-                if read_into(path, &mut self.buf).unwrap_or(false) && op.apply(&self.buf).is_none()
+                let mut raw = [0u8; 128];
+                if let Some(text) = read_small(&self.dirs[*d], file, &mut raw)
+                    && op.apply(text).is_none()
                 {
                     continue;
                 }
@@ -466,7 +512,7 @@ impl Hwmon {
                     help,
                     kind,
                     Series {
-                        path: Some(path.clone()),
+                        file: Some((*d, file.clone())),
                         labels: labels.clone(),
                         op,
                     },
@@ -477,9 +523,18 @@ impl Hwmon {
     }
 }
 
-/// Reads a file as bytes (labels may not be UTF-8); any failure is `None`.
-fn read_bytes(path: &Path) -> Option<Vec<u8>> {
-    std::fs::read(path).ok()
+/// Reads a small file as bytes (labels may not be UTF-8); any failure is `None`.
+fn read_bytes(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = [0u8; 128];
+    let n = rustix::io::read(&fd, &mut buf[..]).ok()?;
+    Some(buf[..n].to_vec())
 }
 
 impl Collector for Hwmon {
@@ -494,15 +549,15 @@ impl Collector for Hwmon {
             self.scanned = None;
             return Err(e);
         }
+        let mut raw = [0u8; 128];
         for fam in &self.families {
             self.values.clear();
             for s in &fam.series {
-                let v = match &s.path {
+                let v = match &s.file {
                     None => s.op.apply(""),
-                    Some(p) => match read_into(p, &mut self.buf) {
-                        Ok(true) => s.op.apply(&self.buf),
-                        _ => None,
-                    },
+                    Some((d, name)) => {
+                        read_small(&self.dirs[*d], name, &mut raw).and_then(|t| s.op.apply(t))
+                    }
                 };
                 self.values.push(v);
             }
