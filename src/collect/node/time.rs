@@ -5,10 +5,11 @@
 //! kernel's Documentation/ABI/testing/sysfs-devices-system-cpu, "clocksource").
 //!
 //! The clocksource files are read on every scrape: the kernel switches clocksource at run
-//! time (an unstable TSC is dropped), which is exactly what these series are for.
+//! time (an unstable TSC is dropped), which is exactly what these series are for. Only the
+//! device list (fixed per boot) is cached, on a 60 s rescan.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jiff::tz::TimeZone;
 
@@ -25,9 +26,8 @@ impl CollectorModule for Module {
         Box::new(Time {
             clocksource_dir: host.sys("devices/system/clocksource"),
             tz: TimeZone::system(),
-            available: String::with_capacity(64),
-            current: String::with_capacity(32),
-            index: itoa::Buffer::new(),
+            devices: Vec::new(),
+            scanned: None,
         })
     }
 }
@@ -35,9 +35,22 @@ impl CollectorModule for Module {
 struct Time {
     clocksource_dir: PathBuf,
     tz: TimeZone,
+    /// Clocksource devices (a fixed set per boot), listed on a 60 s rescan.
+    devices: Vec<Device>,
+    scanned: Option<Instant>,
+}
+
+/// How long the clocksource device list is reused.
+const RESCAN: Duration = Duration::from_secs(60);
+
+/// One `clocksource<N>` directory and reusable buffers for its two files.
+struct Device {
+    /// node_exporter labels devices by their position in the sorted listing, not by `<N>`.
+    index: String,
+    available_path: PathBuf,
+    current_path: PathBuf,
     available: String,
     current: String,
-    index: itoa::Buffer,
 }
 
 /// Seconds since the epoch as a float (negative before 1970), as node_exporter computes it
@@ -49,10 +62,16 @@ pub fn epoch_seconds(now: SystemTime) -> f64 {
     }
 }
 
-/// The zone abbreviation (`UTC`, `CET`, `EDT`) and offset in seconds east of UTC at `now`.
-pub fn zone_at(tz: &TimeZone, now: SystemTime) -> (String, i32) {
+/// The zone offset information at `now` (abbreviation such as `UTC`, `CET`, `EDT`, and the
+/// offset east of UTC).
+fn zone_info(tz: &TimeZone, now: SystemTime) -> jiff::tz::TimeZoneOffsetInfo<'_> {
     let ts = jiff::Timestamp::try_from(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let info = tz.to_offset_info(ts);
+    tz.to_offset_info(ts)
+}
+
+/// The zone abbreviation and offset in seconds east of UTC at `now`.
+pub fn zone_at(tz: &TimeZone, now: SystemTime) -> (String, i32) {
+    let info = zone_info(tz, now);
     (info.abbreviation().to_string(), info.offset().seconds())
 }
 
@@ -63,38 +82,52 @@ fn is_clocksource_dir(name: &str) -> bool {
 }
 
 impl Time {
-    fn clocksources(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        let mut devices: Vec<(usize, PathBuf)> = Vec::new();
+    fn rescan(&mut self) -> Result<(), CollectError> {
+        self.devices.clear();
         for name in list_dir(&self.clocksource_dir)? {
             if is_clocksource_dir(&name) {
-                devices.push((devices.len(), self.clocksource_dir.join(name)));
+                let dir = self.clocksource_dir.join(name);
+                self.devices.push(Device {
+                    index: self.devices.len().to_string(),
+                    available_path: dir.join("available_clocksource"),
+                    current_path: dir.join("current_clocksource"),
+                    available: String::with_capacity(64),
+                    current: String::with_capacity(32),
+                });
             }
         }
-        if devices.is_empty() {
+        self.scanned = Some(Instant::now());
+        Ok(())
+    }
+
+    fn clocksources(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
+        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN)
+            && let Err(e) = self.rescan()
+        {
+            self.scanned = None;
+            return Err(e);
+        }
+        if self.devices.is_empty() {
             return Ok(());
         }
-        // Read everything first so a partial device (missing file) writes no series at all,
-        // as node_exporter fails the whole list.
-        let mut read: Vec<(String, String)> = Vec::with_capacity(devices.len());
-        for (_, dir) in &devices {
-            let avail_path = dir.join("available_clocksource");
-            let cur_path = dir.join("current_clocksource");
-            if !read_into(&avail_path, &mut self.available)?
-                || read_attr(&cur_path, &mut self.current)?.is_none()
+        // Read everything first: a device with a missing file writes no series at all (node_exporter
+        // fails the whole list).
+        for d in &mut self.devices {
+            if !read_into(&d.available_path, &mut d.available)?
+                || read_attr(&d.current_path, &mut d.current)?.is_none()
             {
+                self.scanned = None;
                 return Ok(());
             }
-            read.push((self.available.clone(), self.current.trim().to_string()));
         }
         let mut fam = sink.family(
             "node_time_clocksource_available_info",
             "Available clocksources read from '/sys/devices/system/clocksource'.",
             MetricType::Gauge,
         );
-        for ((i, _), (available, _)) in devices.iter().zip(&read) {
-            let idx = self.index.format(*i);
-            for cs in available.split_ascii_whitespace() {
-                fam.sample(&[("clocksource", cs), ("device", idx)], 1.0);
+        for d in &self.devices {
+            for cs in d.available.split_ascii_whitespace() {
+                fam.sample(&[("clocksource", cs), ("device", &d.index)], 1.0);
             }
         }
         let mut fam = sink.family(
@@ -102,9 +135,11 @@ impl Time {
             "Current clocksource read from '/sys/devices/system/clocksource'.",
             MetricType::Gauge,
         );
-        for ((i, _), (_, current)) in devices.iter().zip(&read) {
-            let idx = self.index.format(*i);
-            fam.sample(&[("clocksource", current), ("device", idx)], 1.0);
+        for d in &self.devices {
+            fam.sample(
+                &[("clocksource", d.current.trim()), ("device", &d.index)],
+                1.0,
+            );
         }
         Ok(())
     }
@@ -122,13 +157,16 @@ impl Collector for Time {
             "System time in seconds since epoch (1970).",
             epoch_seconds(now),
         );
-        let (zone, offset) = zone_at(&self.tz, now);
+        let info = zone_info(&self.tz, now);
         sink.family(
             "node_time_zone_offset_seconds",
             "System time zone offset in seconds.",
             MetricType::Gauge,
         )
-        .sample(&[("time_zone", &zone)], f64::from(offset));
+        .sample(
+            &[("time_zone", info.abbreviation())],
+            f64::from(info.offset().seconds()),
+        );
         self.clocksources(sink)
     }
 }
