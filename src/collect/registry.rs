@@ -127,6 +127,12 @@ pub trait CollectorModule {
 registry! {
     /// `node_arp_*` from /proc/net/arp.
     arp => node::arp::Module,
+    /// `node_bcache_*` from /sys/fs/bcache.
+    bcache => node::bcache::Module,
+    /// `node_bonding_*` from /sys/class/net/*/bonding.
+    bonding => node::bonding::Module,
+    /// `node_btrfs_*` from /sys/fs/btrfs.
+    btrfs => node::btrfs::Module,
     /// `node_nf_conntrack_*`.
     conntrack => node::conntrack::Module,
     /// `node_cpu_*` from /proc/stat.
@@ -135,16 +141,28 @@ registry! {
     cpufreq => node::cpufreq::Module,
     /// `node_disk_*` from /proc/diskstats.
     diskstats => node::diskstats::Module,
+    /// `node_dmi_info` from /sys/class/dmi/id.
+    dmi => node::dmi::Module,
+    /// `node_edac_*` from /sys/devices/system/edac.
+    edac => node::edac::Module,
     /// `node_entropy_*`.
     entropy => node::entropy::Module,
+    /// `node_fibrechannel_*` from /sys/class/fc_host.
+    fibrechannel => node::fibrechannel::Module,
     /// `node_filefd_*` from /proc/sys/fs/file-nr.
     filefd => node::filefd::Module,
     /// `node_filesystem_*` from mountinfo and statfs.
     filesystem => node::filesystem::Module,
     /// `node_hwmon_*` from /sys/class/hwmon.
     hwmon => node::hwmon::Module,
+    /// `node_infiniband_*` from /sys/class/infiniband.
+    infiniband => node::infiniband::Module,
+    /// `node_ipvs_*` from /proc/net/ip_vs*.
+    ipvs => node::ipvs::Module,
     /// `node_load1/5/15` from /proc/loadavg.
     loadavg => node::loadavg::Module,
+    /// `node_md_*` from /proc/mdstat.
+    mdadm => node::mdadm::Module,
     /// `node_memory_*` from /proc/meminfo.
     meminfo => node::meminfo::Module,
     /// `node_network_*` attributes from /sys/class/net.
@@ -153,10 +171,22 @@ registry! {
     netdev => node::netdev::Module,
     /// `node_netstat_*` from /proc/net/{netstat,snmp,snmp6}.
     netstat => node::netstat::Module,
+    /// `node_nfs_*` from /proc/net/rpc/nfs.
+    nfs => node::nfs::Module,
+    /// `node_nfsd_*` from /proc/net/rpc/nfsd.
+    nfsd => node::nfsd::Module,
+    /// `node_nvme_info` from /sys/class/nvme.
+    nvme => node::nvme::Module,
     /// `node_os_*` from os-release.
     os => node::os::Module,
+    /// `node_power_supply_*` from /sys/class/power_supply.
+    powersupplyclass => node::powersupplyclass::Module,
     /// `node_pressure_*` from /proc/pressure.
     pressure => node::pressure::Module,
+    /// `node_rapl_*` from /sys/class/powercap.
+    rapl => node::rapl::Module,
+    /// `node_schedstat_*` from /proc/schedstat.
+    schedstat => node::schedstat::Module,
     /// `node_selinux_*`.
     selinux => node::selinux::Module,
     /// `node_sockstat_*` from /proc/net/sockstat{,6}.
@@ -165,6 +195,8 @@ registry! {
     softnet => node::softnet::Module,
     /// `node_boot_time_seconds`, `node_context_switches_total`, ... from /proc/stat.
     stat => node::stat::Module,
+    /// `node_tape_*` from /sys/class/scsi_tape.
+    tapestats => node::tapestats::Module,
     /// `*.prom` files from a directory.
     textfile => node::textfile::Module,
     /// `node_thermal_zone_*`, `node_cooling_device_*`.
@@ -179,6 +211,10 @@ registry! {
     uname => node::uname::Module,
     /// `node_vmstat_*` from /proc/vmstat.
     vmstat => node::vmstat::Module,
+    /// `node_xfs_*` from /proc/fs/xfs/stat and /sys/fs/xfs.
+    xfs => node::xfs::Module,
+    /// `node_zfs_*` from /proc/spl/kstat/zfs.
+    zfs => node::zfs::Module,
     /// `namedprocess_namegroup_*`: process groups as process-exporter.
     process => process::Module,
     /// `container_*`: containers from cgroups as the kubelet's cAdvisor.
