@@ -40,11 +40,24 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::collect::{MetricType, Sink};
 use crate::config::Issue;
 use crate::services::event::{
     BreakerState, BreakerTransitionEvent, DeprecatedCallEvent, ErrorEvent, Event, LabelError,
@@ -828,6 +841,248 @@ impl<'a> RawEvent<'a> {
     }
 }
 
+/// The path events are posted to.
+pub const EVENTS_PATH: &str = "/api/v1/events";
+
+/// Where accepted events go (the services hub). Called once per request that accepted at
+/// least one event, with the events in batch order and the time the request was handled.
+pub trait EventSink: Send + Sync {
+    /// Takes a batch of validated events.
+    fn submit(&self, events: Vec<Event>, now: SystemTime);
+}
+
+/// Every status code the handler answers with, as counted in `sonde_ingest_requests_total`.
+const CODES: [(StatusCode, &str); 5] = [
+    (StatusCode::OK, "200"),
+    (StatusCode::BAD_REQUEST, "400"),
+    (StatusCode::UNAUTHORIZED, "401"),
+    (StatusCode::PAYLOAD_TOO_LARGE, "413"),
+    (StatusCode::UNSUPPORTED_MEDIA_TYPE, "415"),
+];
+
+impl IngestError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::UnsupportedMediaType | Self::UnsupportedEncoding => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ReadFailed | Self::Malformed { .. } => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<usize>,
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let (line, column) = match self {
+            Self::Malformed { line, column } => (Some(line), Some(column)),
+            _ => (None, None),
+        };
+        let body = ErrorBody {
+            error: self.to_string(),
+            line,
+            column,
+        };
+        let mut r = json_response(self.status(), serde_json::to_vec(&body).unwrap_or_default());
+        if self == Self::Unauthorized {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The HTTP ingest endpoint's state: limits, the optional token, the event sink and the
+/// transport's own counters.
+pub struct HttpIngest {
+    limits: IngestLimits,
+    /// SHA-256 of the configured token: comparing fixed-size digests in constant time hides
+    /// the token's length as well as its content.
+    token_digest: Option<[u8; 32]>,
+    sink: Arc<dyn EventSink>,
+    clock: fn() -> SystemTime,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    requests: [AtomicU64; CODES.len()],
+}
+
+impl fmt::Debug for HttpIngest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpIngest")
+            .field("limits", &self.limits)
+            .field("token", &self.token_digest.map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpIngest {
+    /// An endpoint with `limits`, requiring `Authorization: Bearer <token>` when `token` is
+    /// set (an empty token refuses every request), handing accepted events to `sink`.
+    pub fn new(limits: IngestLimits, token: Option<String>, sink: Arc<dyn EventSink>) -> Self {
+        Self {
+            limits,
+            token_digest: token.map(|t| Sha256::digest(t.as_bytes()).into()),
+            sink,
+            clock: SystemTime::now,
+            accepted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            requests: Default::default(),
+        }
+    }
+
+    /// Replaces the clock whose time is passed to [`EventSink::submit`] (for tests).
+    pub fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Writes `sonde_ingest_events_total{transport="http",result}` and
+    /// `sonde_ingest_requests_total{code}` (every code the endpoint can answer, from 0).
+    pub fn encode(&self, sink: &mut Sink) {
+        sink.family(
+            "sonde_ingest_events_total",
+            "Events received by the ingest transports, by transport and result (rejected: invalid or over a limit).",
+            MetricType::Counter,
+        )
+        .sample(
+            &[("transport", "http"), ("result", "accepted")],
+            self.accepted.load(Ordering::Relaxed) as f64,
+        )
+        .sample(
+            &[("transport", "http"), ("result", "rejected")],
+            self.rejected.load(Ordering::Relaxed) as f64,
+        );
+        let mut f = sink.family(
+            "sonde_ingest_requests_total",
+            "Requests to the HTTP event ingest endpoint, by response status code.",
+            MetricType::Counter,
+        );
+        for ((_, code), n) in CODES.iter().zip(&self.requests) {
+            f.sample(&[("code", code)], n.load(Ordering::Relaxed) as f64);
+        }
+    }
+
+    fn count(&self, status: StatusCode) {
+        if let Some(i) = CODES.iter().position(|(c, _)| *c == status) {
+            self.requests[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(want) = &self.token_digest else {
+            return true;
+        };
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim_matches(' '))
+            .filter(|token| !token.is_empty());
+        let Some(token) = presented else {
+            return false;
+        };
+        let got: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        bool::from(got.ct_eq(want))
+    }
+
+    /// Everything up to and including decoding; no event is kept on error.
+    async fn receive(&self, headers: &HeaderMap, body: Body) -> Result<BatchOutcome, IngestError> {
+        if !self.authorized(headers) {
+            return Err(IngestError::Unauthorized);
+        }
+        if let Some(enc) = headers.get(header::CONTENT_ENCODING)
+            && !enc.as_bytes().eq_ignore_ascii_case(b"identity")
+        {
+            return Err(IngestError::UnsupportedEncoding);
+        }
+        let content_type = match headers.get(header::CONTENT_TYPE) {
+            None => None,
+            Some(v) => Some(v.to_str().map_err(|_| IngestError::UnsupportedMediaType)?),
+        };
+        body_format(content_type)?;
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.limits.max_body_bytes as u64) {
+            return Err(IngestError::TooLarge);
+        }
+        let bytes = Limited::new(body, self.limits.max_body_bytes)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<LengthLimitError>() {
+                    IngestError::TooLarge
+                } else {
+                    IngestError::ReadFailed
+                }
+            })?
+            .to_bytes();
+        decode_batch(&bytes, content_type, &self.limits)
+    }
+}
+
+/// The router serving `POST /api/v1/events` (other methods get 405 from axum).
+pub fn routes(state: Arc<HttpIngest>) -> Router {
+    Router::new()
+        .route(EVENTS_PATH, post(post_events))
+        .with_state(state)
+}
+
+async fn post_events(
+    State(st): State<Arc<HttpIngest>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match st.receive(&headers, body).await {
+        Ok(mut outcome) => {
+            let accepted = outcome.accepted();
+            st.accepted.fetch_add(accepted as u64, Ordering::Relaxed);
+            st.rejected
+                .fetch_add(outcome.rejected as u64, Ordering::Relaxed);
+            let json = outcome.response_json();
+            if accepted > 0 {
+                st.sink
+                    .submit(std::mem::take(&mut outcome.events), (st.clock)());
+            }
+            let status = if accepted == 0 && outcome.rejected > 0 {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            st.count(status);
+            json_response(status, json)
+        }
+        Err(e) => {
+            st.count(e.status());
+            e.into_response()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -895,6 +1150,27 @@ mod tests {
         ]
     }
 
+    fn mixed_ndjson_events() -> Vec<Event> {
+        vec![
+            Event::Request(RequestEvent {
+                service: lv("api"),
+                route: lv("/users/{id}"),
+                method: lv("GET"),
+                code: Some(503),
+                outcome: None,
+                duration_seconds: 2.0,
+                timestamp: None,
+            }),
+            Event::BreakerTransition(BreakerTransitionEvent {
+                breaker: lv("payments"),
+                state: BreakerState::Open,
+            }),
+            Event::DeprecatedCall(DeprecatedCallEvent {
+                function: lv("v1_login"),
+            }),
+        ]
+    }
+
     pub(crate) const MIXED_JSON_RESPONSE: &str = concat!(
         r#"{"accepted":6,"rejected":9,"errors":["#,
         r#"{"index":2,"reason":"code and outcome are mutually exclusive"},"#,
@@ -934,28 +1210,7 @@ mod tests {
             None,
         ] {
             let out = decode(MIXED_NDJSON, ct);
-            assert_eq!(
-                out.events,
-                vec![
-                    Event::Request(RequestEvent {
-                        service: lv("api"),
-                        route: lv("/users/{id}"),
-                        method: lv("GET"),
-                        code: Some(503),
-                        outcome: None,
-                        duration_seconds: 2.0,
-                        timestamp: None,
-                    }),
-                    Event::BreakerTransition(BreakerTransitionEvent {
-                        breaker: lv("payments"),
-                        state: BreakerState::Open,
-                    }),
-                    Event::DeprecatedCall(DeprecatedCallEvent {
-                        function: lv("v1_login"),
-                    }),
-                ],
-                "{ct:?}"
-            );
+            assert_eq!(out.events, mixed_ndjson_events(), "{ct:?}");
             assert_eq!(
                 out.errors,
                 vec![
@@ -1255,6 +1510,391 @@ mod tests {
                 "ingest.http.max_events_per_batch: must be between 1 and 1000000",
                 "ingest.http.max_label_value_bytes: must be between 1 and 1024",
             ]
+        );
+    }
+
+    // ---- through the real router ----
+
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    use axum::http::{Method, Request};
+    use tower::ServiceExt as _;
+
+    const NOW_SECS: u64 = 1_795_432_000;
+
+    fn fixed_now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECS)
+    }
+
+    /// Records every submitted batch.
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<(Vec<Event>, SystemTime)>>);
+
+    impl EventSink for Collect {
+        fn submit(&self, events: Vec<Event>, now: SystemTime) {
+            self.0.lock().expect("not poisoned").push((events, now));
+        }
+    }
+
+    impl Collect {
+        fn batches(&self) -> Vec<(Vec<Event>, SystemTime)> {
+            self.0.lock().expect("not poisoned").clone()
+        }
+    }
+
+    struct Setup {
+        ingest: Arc<HttpIngest>,
+        collected: Arc<Collect>,
+    }
+
+    fn setup(limits: IngestLimits, token: Option<&str>) -> Setup {
+        let collected = Arc::new(Collect::default());
+        let ingest = Arc::new(
+            HttpIngest::new(limits, token.map(str::to_string), collected.clone())
+                .with_clock(fixed_now),
+        );
+        Setup { ingest, collected }
+    }
+
+    struct Reply {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: String,
+    }
+
+    async fn call(st: &Setup, req: Request<Body>) -> Reply {
+        let resp = routes(st.ingest.clone())
+            .oneshot(req)
+            .await
+            .expect("infallible");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8(bytes.to_vec()).expect("utf-8"),
+        }
+    }
+
+    fn post(ct: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+        let mut b = Request::builder().method(Method::POST).uri(EVENTS_PATH);
+        if let Some(ct) = ct {
+            b = b.header(header::CONTENT_TYPE, ct);
+        }
+        b.body(body.into()).expect("request")
+    }
+
+    fn with_header(mut req: Request<Body>, name: header::HeaderName, v: &str) -> Request<Body> {
+        req.headers_mut()
+            .insert(name, HeaderValue::from_str(v).expect("header value"));
+        req
+    }
+
+    fn metrics(ingest: &HttpIngest) -> String {
+        let mut sink = Sink::new();
+        ingest.encode(&mut sink);
+        let mut out = Vec::new();
+        crate::expo::encode([&sink], crate::expo::Format::Text, &mut out);
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    const EV: &str = r#"{"type":"deprecated_call","function":"f"}"#;
+
+    fn deprecated(f: &str) -> Event {
+        Event::DeprecatedCall(DeprecatedCallEvent { function: lv(f) })
+    }
+
+    #[tokio::test]
+    async fn router_mixed_array_partial_success() {
+        let st = setup(IngestLimits::default(), None);
+        let r = call(&st, post(Some("application/json"), MIXED_JSON)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.headers[header::CONTENT_TYPE], "application/json");
+        assert_eq!(r.body, MIXED_JSON_RESPONSE);
+        assert_eq!(
+            st.collected.batches(),
+            vec![(mixed_json_events(), fixed_now())]
+        );
+    }
+
+    #[tokio::test]
+    async fn router_ndjson_and_sniffing() {
+        let st = setup(IngestLimits::default(), None);
+        let want = concat!(
+            r#"{"accepted":3,"rejected":3,"errors":["#,
+            r#"{"index":1,"reason":"invalid JSON"},"#,
+            r#"{"index":2,"reason":"duplicate field: function"},"#,
+            r#"{"index":4,"reason":"one of code or outcome is required"}]}"#
+        );
+        for ct in [Some("application/x-ndjson"), None] {
+            let r = call(&st, post(ct, MIXED_NDJSON)).await;
+            assert_eq!(
+                (r.status, r.body.as_str()),
+                (StatusCode::OK, want),
+                "{ct:?}"
+            );
+        }
+        assert_eq!(
+            st.collected.batches(),
+            vec![
+                (mixed_ndjson_events(), fixed_now()),
+                (mixed_ndjson_events(), fixed_now())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn router_all_rejected_is_400_and_empty_is_200() {
+        let st = setup(IngestLimits::default(), None);
+        let r = call(&st, post(None, r#"[{"type":"nope"},{}]"#)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            r.body,
+            r#"{"accepted":0,"rejected":2,"errors":[{"index":0,"reason":"unknown type: nope"},{"index":1,"reason":"missing field: type"}]}"#
+        );
+        let r = call(&st, post(Some("application/json"), "[]")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body, r#"{"accepted":0,"rejected":0,"errors":[]}"#);
+        let r = call(&st, post(None, "")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body, r#"{"accepted":0,"rejected":0,"errors":[]}"#);
+        assert_eq!(st.collected.batches(), vec![]);
+    }
+
+    #[tokio::test]
+    async fn router_broken_array_keeps_nothing() {
+        let st = setup(IngestLimits::default(), None);
+        let r = call(&st, post(None, format!("[{EV},\n{EV},\n{{\"type\""))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            r.body,
+            r#"{"error":"invalid JSON array","line":3,"column":7}"#
+        );
+        assert_eq!(st.collected.batches(), vec![]);
+    }
+
+    #[tokio::test]
+    async fn router_limits() {
+        let limits = IngestLimits {
+            max_body_bytes: 1024,
+            max_events_per_batch: 2,
+            max_label_value_bytes: 8,
+        };
+        let st = setup(limits, None);
+        let too_large = r#"{"error":"body too large"}"#;
+        // Declared too large: refused before reading.
+        let big = format!("[{}]", vec![EV; 30].join(","));
+        assert!(big.len() > 1024);
+        let r = call(&st, post(Some("application/json"), big.clone())).await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, too_large)
+        );
+        // Streamed without a length: reading stops at the limit, the rest is never polled.
+        let polled = Arc::new(AtomicUsize::new(0));
+        let p = polled.clone();
+        let chunks = futures_util::stream::iter((0..1000).map(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(vec![b' '; 512])
+        }));
+        let r = call(&st, post(None, Body::from_stream(chunks))).await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, too_large)
+        );
+        assert_eq!(polled.load(Ordering::SeqCst), 3);
+        // Batch length, label length and characters.
+        let body = format!(
+            "{EV}\n{}\n{}\n{EV}\n",
+            r#"{"type":"deprecated_call","function":"abcdefghi"}"#,
+            r#"{"type":"deprecated_call","function":"a\"b"}"#
+        );
+        let r = call(&st, post(Some("application/x-ndjson"), body)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(
+            r.body,
+            concat!(
+                r#"{"accepted":1,"rejected":3,"errors":["#,
+                r#"{"index":1,"reason":"function: is longer than 8 bytes"},"#,
+                r#"{"index":2,"reason":"batch too long"},"#,
+                r#"{"index":3,"reason":"batch too long"}]}"#
+            )
+        );
+        let r = call(
+            &st,
+            post(None, r#"[{"type":"deprecated_call","function":"a b"},{"type":"deprecated_call","function":"ok"}]"#),
+        )
+        .await;
+        assert_eq!(
+            r.body,
+            r#"{"accepted":1,"rejected":1,"errors":[{"index":0,"reason":"function: contains ' ', allowed are letters, digits and _.:/{}@-"}]}"#
+        );
+        assert_eq!(
+            st.collected.batches(),
+            vec![
+                (vec![deprecated("f")], fixed_now()),
+                (vec![deprecated("ok")], fixed_now())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn router_bearer_token() {
+        let st = setup(IngestLimits::default(), Some("s3cret-token"));
+        let ok = call(
+            &st,
+            with_header(post(None, EV), header::AUTHORIZATION, "Bearer s3cret-token"),
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::OK);
+        assert_eq!(ok.body, r#"{"accepted":1,"rejected":0,"errors":[]}"#);
+        let ok = call(
+            &st,
+            with_header(
+                post(None, EV),
+                header::AUTHORIZATION,
+                "bearer  s3cret-token",
+            ),
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::OK);
+        let mut refused = Vec::new();
+        for auth in [
+            None,
+            Some("Bearer s3cret-tokeN"),
+            Some("Bearer s3cret-token2"),
+            Some("Bearer "),
+            Some("Basic s3cret-token"),
+            Some("s3cret-token"),
+        ] {
+            let mut req = post(None, EV);
+            if let Some(a) = auth {
+                req = with_header(req, header::AUTHORIZATION, a);
+            }
+            let r = call(&st, req).await;
+            refused.push((
+                r.status,
+                r.headers.get(header::WWW_AUTHENTICATE).cloned(),
+                r.body,
+            ));
+        }
+        let want = (
+            StatusCode::UNAUTHORIZED,
+            Some(HeaderValue::from_static("Bearer")),
+            r#"{"error":"unauthorized"}"#.to_string(),
+        );
+        assert_eq!(refused, vec![want; 6]);
+        assert_eq!(
+            st.collected.batches(),
+            vec![
+                (vec![deprecated("f")], fixed_now()),
+                (vec![deprecated("f")], fixed_now())
+            ]
+        );
+        // An empty configured token lets nothing through.
+        let st = setup(IngestLimits::default(), Some(""));
+        let r = call(
+            &st,
+            with_header(post(None, EV), header::AUTHORIZATION, "Bearer "),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn router_content_types_and_methods() {
+        let st = setup(IngestLimits::default(), None);
+        let unsupported = r#"{"error":"unsupported content type"}"#;
+        for ct in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/json; charset=iso-8859-1",
+        ] {
+            let r = call(&st, post(Some(ct), format!("[{EV}]"))).await;
+            assert_eq!(
+                (r.status, r.body.as_str()),
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, unsupported),
+                "{ct}"
+            );
+        }
+        let r = call(
+            &st,
+            with_header(
+                post(None, format!("[{EV}]")),
+                header::CONTENT_ENCODING,
+                "gzip",
+            ),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                r#"{"error":"unsupported content encoding"}"#
+            )
+        );
+        // NDJSON sent as application/json is not an array.
+        let r = call(&st, post(Some("application/json"), format!("{EV}\n{EV}\n"))).await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                r#"{"error":"invalid JSON array","line":1,"column":0}"#
+            )
+        );
+        let get = Request::builder()
+            .uri(EVENTS_PATH)
+            .body(Body::empty())
+            .expect("request");
+        assert_eq!(call(&st, get).await.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(st.collected.batches(), vec![]);
+    }
+
+    #[tokio::test]
+    async fn router_counters() {
+        let st = setup(IngestLimits::default(), Some("t"));
+        let auth = |req| with_header(req, header::AUTHORIZATION, "Bearer t");
+        assert_eq!(
+            metrics(&st.ingest),
+            concat!(
+                "# HELP sonde_ingest_events_total Events received by the ingest transports, by transport and result (rejected: invalid or over a limit).\n",
+                "# TYPE sonde_ingest_events_total counter\n",
+                "sonde_ingest_events_total{transport=\"http\",result=\"accepted\"} 0\n",
+                "sonde_ingest_events_total{transport=\"http\",result=\"rejected\"} 0\n",
+                "# HELP sonde_ingest_requests_total Requests to the HTTP event ingest endpoint, by response status code.\n",
+                "# TYPE sonde_ingest_requests_total counter\n",
+                "sonde_ingest_requests_total{code=\"200\"} 0\n",
+                "sonde_ingest_requests_total{code=\"400\"} 0\n",
+                "sonde_ingest_requests_total{code=\"401\"} 0\n",
+                "sonde_ingest_requests_total{code=\"413\"} 0\n",
+                "sonde_ingest_requests_total{code=\"415\"} 0\n",
+            )
+        );
+        call(&st, auth(post(None, MIXED_JSON))).await; // 200: 6 accepted, 9 rejected
+        call(&st, auth(post(None, MIXED_NDJSON))).await; // 200: 3 + 3
+        call(&st, auth(post(None, "[{}]"))).await; // 400: 0 + 1
+        call(&st, auth(post(None, "[{"))).await; // 400, no events counted
+        call(&st, post(None, "[]")).await; // 401
+        call(&st, auth(post(Some("text/csv"), "a,b"))).await; // 415
+        let huge = " ".repeat((1 << 20) + 1);
+        call(&st, auth(post(None, huge))).await; // 413
+        assert_eq!(
+            metrics(&st.ingest),
+            concat!(
+                "# HELP sonde_ingest_events_total Events received by the ingest transports, by transport and result (rejected: invalid or over a limit).\n",
+                "# TYPE sonde_ingest_events_total counter\n",
+                "sonde_ingest_events_total{transport=\"http\",result=\"accepted\"} 9\n",
+                "sonde_ingest_events_total{transport=\"http\",result=\"rejected\"} 13\n",
+                "# HELP sonde_ingest_requests_total Requests to the HTTP event ingest endpoint, by response status code.\n",
+                "# TYPE sonde_ingest_requests_total counter\n",
+                "sonde_ingest_requests_total{code=\"200\"} 2\n",
+                "sonde_ingest_requests_total{code=\"400\"} 2\n",
+                "sonde_ingest_requests_total{code=\"401\"} 1\n",
+                "sonde_ingest_requests_total{code=\"413\"} 1\n",
+                "sonde_ingest_requests_total{code=\"415\"} 1\n",
+            )
         );
     }
 }
