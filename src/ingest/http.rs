@@ -1897,4 +1897,159 @@ mod tests {
             )
         );
     }
+
+    // ---- properties ----
+
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (0u64..700).prop_map(Value::from),
+            (-10.0f64..3e11).prop_map(Value::from),
+            prop::sample::select(vec![
+                "api",
+                "/users/{id}",
+                "GET",
+                "open",
+                "half_open",
+                "closed",
+                "success",
+                "error",
+                "request",
+                "a b",
+                "",
+                "é",
+                "2026-11-23T11:00:00Z",
+                "2026-13-01T00:00:00Z",
+            ])
+            .prop_map(Value::from),
+            "[ -~]{0,12}".prop_map(Value::from),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z]{1,3}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A field's value: mostly valid for that field, sometimes anything.
+    fn field_value(name: &'static str) -> BoxedStrategy<Option<(&'static str, Value)>> {
+        let good: BoxedStrategy<Value> = match name {
+            "code" => (100u64..600).prop_map(Value::from).boxed(),
+            "outcome" => prop::sample::select(vec!["success", "error"])
+                .prop_map(Value::from)
+                .boxed(),
+            "duration_seconds" => (0.0f64..10.0).prop_map(Value::from).boxed(),
+            "timestamp" => prop_oneof![
+                (0u64..2_000_000_000).prop_map(Value::from),
+                Just(Value::from("2026-11-23T11:00:00.5+01:00")),
+            ]
+            .boxed(),
+            "state" => prop::sample::select(vec!["open", "half_open", "closed"])
+                .prop_map(Value::from)
+                .boxed(),
+            _ => "[a-z/{}_.:-]{1,8}".prop_map(Value::from).boxed(),
+        };
+        let present = if matches!(name, "code" | "outcome") {
+            0.5
+        } else {
+            0.9
+        };
+        prop::option::weighted(present, prop_oneof![6 => good, 1 => leaf()])
+            .prop_map(move |v| v.map(|v| (name, v)))
+            .boxed()
+    }
+
+    /// Mostly event-shaped objects (each type with its own fields, values mostly valid,
+    /// sometimes a foreign field), sometimes any JSON value.
+    fn element() -> impl Strategy<Value = Value> {
+        let typed = prop::sample::select(vec![
+            (
+                "request",
+                vec![
+                    "service",
+                    "route",
+                    "method",
+                    "code",
+                    "outcome",
+                    "duration_seconds",
+                    "timestamp",
+                ],
+            ),
+            ("error", vec!["service", "kind", "timestamp"]),
+            ("breaker_transition", vec!["breaker", "state"]),
+            ("deprecated_call", vec!["function"]),
+            ("other", vec!["service"]),
+        ])
+        .prop_flat_map(|(ty, fields)| {
+            let mut fs: Vec<_> = fields.into_iter().map(field_value).collect();
+            fs.push(
+                prop::option::weighted(
+                    0.1,
+                    (
+                        prop::sample::select(vec!["extra", "route", "state"]),
+                        leaf(),
+                    ),
+                )
+                .boxed(),
+            );
+            (Just(ty), fs)
+        })
+        .prop_map(|(ty, fs)| {
+            let mut obj = serde_json::Map::new();
+            obj.insert("type".into(), Value::from(ty));
+            for (k, v) in fs.into_iter().flatten() {
+                obj.insert(k.into(), v);
+            }
+            Value::Object(obj)
+        });
+        prop_oneof![6 => typed, 1 => value()]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            body in prop::collection::vec(any::<u8>(), 0..600),
+            ct in prop::sample::select(vec![None, Some("application/json"), Some("application/x-ndjson")]),
+        ) {
+            if let Ok(out) = decode_batch(&body, ct, &IngestLimits::default()) {
+                let v: Value = serde_json::from_slice(&out.response_json()).expect("valid JSON");
+                prop_assert_eq!(v["accepted"].as_u64(), Some(out.accepted() as u64));
+                prop_assert_eq!(v["rejected"].as_u64(), Some(out.rejected as u64));
+                prop_assert_eq!(out.errors.len(), out.rejected.min(MAX_ERRORS));
+            }
+        }
+
+        #[test]
+        fn every_element_is_accepted_or_rejected_once(
+            elems in prop::collection::vec(element(), 0..40),
+            max_events in 1usize..50,
+        ) {
+            let limits = IngestLimits { max_events_per_batch: max_events, ..IngestLimits::default() };
+            let array = serde_json::to_vec(&elems).expect("serialises");
+            let out = decode_batch(&array, Some("application/json"), &limits).expect("well-formed");
+            prop_assert_eq!(out.accepted() + out.rejected, elems.len());
+            prop_assert!(out.accepted() <= max_events);
+            prop_assert_eq!(out.errors.len(), out.rejected.min(MAX_ERRORS));
+            prop_assert!(out.errors.windows(2).all(|w| w[0].index < w[1].index));
+            prop_assert!(out.errors.iter().all(|e| e.index < elems.len()));
+            // The same elements as NDJSON decode to the same events and rejections.
+            let mut nd = Vec::new();
+            for e in &elems {
+                nd.extend(serde_json::to_vec(e).expect("serialises"));
+                nd.extend(b"\n\n");
+            }
+            let out_nd = decode_batch(&nd, Some("application/x-ndjson"), &limits).expect("decodes");
+            prop_assert_eq!(out_nd, out);
+        }
+    }
 }
