@@ -37,6 +37,14 @@
 //!   was rejected. At most [`MAX_ERRORS`] errors are listed, then `"errors_truncated":true`.
 //!   401 (with `WWW-Authenticate: Bearer`, same body whatever was wrong), 413, 415 and a 400
 //!   for a broken array carry `{"error":"..."}` only.
+//! - Order of checks: token, `Content-Encoding` (only identity), `Content-Type`, declared
+//!   `Content-Length`, then the body is read through a length limit (an oversize stream stops
+//!   at the limit) and decoded. Decoding a body of at most `max_body_bytes` runs inline on the
+//!   request's task: it is one pass over borrowed input (field names matched without
+//!   allocation, string values borrowed unless escaped), so it stays short.
+//! - The transport's own counters, `sonde_ingest_events_total{transport="http",result}` and
+//!   `sonde_ingest_requests_total{code}`, count events only for bodies that could be decoded
+//!   (a broken array or a refused request adds to the request counter only).
 
 use std::borrow::Cow;
 use std::fmt;
