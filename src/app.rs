@@ -9,8 +9,10 @@ use tokio::sync::Semaphore;
 
 use crate::collect::scrape::Scraper;
 use crate::config::{Config, parse_listen_address};
+use crate::ingest::http::HttpIngest;
 use crate::server::web_config::{WebConfigError, WebSecurity};
 use crate::server::{self, AppState, Readiness};
+use crate::services::hub::{Hub, HubCollector};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,12 @@ pub enum AppError {
         #[source]
         source: WebConfigError,
     },
+    /// The service telemetry could not be set up (`ERROR_BUDGETS`, budgets, breakers file).
+    #[error(transparent)]
+    Services(#[from] crate::services::hub::HubError),
+    /// The ingest bearer token file could not be read.
+    #[error("ingest.http.bearer_token_file")]
+    IngestToken(#[source] crate::config::ConfigError),
     /// The listen address could not be parsed.
     #[error("web.listen_address: {0}")]
     ListenAddress(String),
@@ -56,7 +64,24 @@ impl App {
             None => WebSecurity::none(),
         };
         let host = config.host_root();
-        let collectors = config.collectors.build(&host);
+        let mut collectors = config.collectors.build(&host);
+        let now = std::time::SystemTime::now();
+        let env_budgets = std::env::var(crate::services::error_budget::ENV_VAR).ok();
+        let hub = Arc::new(Hub::new(&config.services, env_budgets.as_deref(), now)?);
+        let ingest = if config.ingest.http.enabled {
+            let token = config.ingest.http.token().map_err(AppError::IngestToken)?;
+            Some(Arc::new(HttpIngest::new(
+                config.ingest.http.limits(),
+                token,
+                hub.clone(),
+            )))
+        } else {
+            None
+        };
+        collectors.push(Box::new(HubCollector {
+            hub: hub.clone(),
+            ingest: ingest.clone(),
+        }));
         let scraper = Arc::new(Scraper::new(
             collectors,
             Duration::from_secs_f64(config.scrape.collector_timeout_seconds),
@@ -70,6 +95,8 @@ impl App {
             telemetry_path: config.web.telemetry_path.clone(),
             last_size: AtomicUsize::new(0),
             security: Arc::new(security),
+            hub: Some(hub),
+            ingest,
         });
         Ok(Self { state, config })
     }
@@ -98,6 +125,16 @@ impl App {
             "sonde {} listening",
             crate::VERSION
         );
+        let flusher = self.state.hub.clone().map(|hub| {
+            let every = Duration::from_secs(
+                self.config
+                    .services
+                    .error_budgets
+                    .flush_interval_seconds
+                    .max(1),
+            );
+            tokio::spawn(flush_loop(hub, every))
+        });
         let router = server::router(self.state.clone());
         server::serve(
             listener,
@@ -108,7 +145,33 @@ impl App {
             Duration::from_secs(5),
         )
         .await;
+        if let Some(f) = flusher {
+            f.abort();
+        }
+        if let Some(hub) = self.state.hub.clone() {
+            // The final flush: a clean stop loses nothing.
+            let _ = tokio::task::spawn_blocking(move || flush(&hub)).await;
+        }
         tracing::info!("sonde stopped");
         Ok(())
+    }
+}
+
+fn flush(hub: &Hub) {
+    if let Err(e) = hub.flush(std::time::SystemTime::now()) {
+        tracing::warn!(error = %crate::collect::scrape::error_chain(&e), "saving error budgets failed");
+    }
+}
+
+/// Saves the error budgets every `every`, on the blocking pool, so that `kill -9` loses at most
+/// one interval.
+async fn flush_loop(hub: Arc<Hub>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let h = hub.clone();
+        let _ = tokio::task::spawn_blocking(move || flush(&h)).await;
     }
 }

@@ -58,6 +58,10 @@ struct Cli {
     #[arg(long = "path.rootfs", value_name = "PATH")]
     rootfs: Option<PathBuf>,
 
+    /// Directory for durable state (error budgets): services.error_budgets.data_dir.
+    #[arg(long = "path.data", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
     /// Directory of *.prom files for the textfile collector.
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]
     textfile_directory: Option<PathBuf>,
@@ -136,6 +140,9 @@ fn apply_flags(cfg: &mut Config, cli: &Cli, toggles: &[(String, bool)]) -> Resul
     }
     if let Some(v) = &cli.rootfs {
         cfg.paths.rootfs = v.clone();
+    }
+    if let Some(v) = &cli.data_dir {
+        cfg.services.error_budgets.data_dir = v.clone();
     }
     if let Some(v) = &cli.textfile_directory {
         cfg.collectors.textfile.directory = Some(v.clone());

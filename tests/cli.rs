@@ -131,7 +131,11 @@ fn collector_flags_select_what_runs() {
         .iter()
         .map(|s| s.label("collector").expect("collector label").to_string())
         .collect();
-    assert_eq!(collectors, vec!["loadavg".to_string()]);
+    // The services collector (event-driven telemetry) is not a node collector and always runs.
+    assert_eq!(
+        collectors,
+        vec!["loadavg".to_string(), "services".to_string()]
+    );
 }
 
 #[test]

@@ -109,6 +109,10 @@ pub struct Config {
     pub scrape: ScrapeConfig,
     /// Per-collector switches and options.
     pub collectors: CollectorsConfig,
+    /// Event transports (HTTP, StatsD).
+    pub ingest: crate::ingest::IngestConfig,
+    /// Service telemetry computed from events.
+    pub services: crate::services::hub::ServicesConfig,
 }
 
 /// `web:` — the HTTP endpoint.
@@ -289,6 +293,8 @@ impl Config {
             issues.push(Issue::new("scrape.gzip_level", "must be between 1 and 9"));
         }
         self.collectors.validate(&mut issues);
+        self.ingest.check(&mut issues);
+        self.services.check(&mut issues);
         if issues.is_empty() {
             Ok(())
         } else {

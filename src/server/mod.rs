@@ -82,8 +82,12 @@ pub struct AppState {
     pub telemetry_path: String,
     /// Size of the last encoded response, to preallocate the next.
     pub last_size: AtomicUsize,
-    /// Basic-auth users, if configured.
+    /// TLS, client certificates, basic-auth users and extra response headers.
     pub security: Arc<WebSecurity>,
+    /// Service telemetry (`/breaker`), when enabled.
+    pub hub: Option<Arc<crate::services::hub::Hub>>,
+    /// `POST /api/v1/events`, when enabled.
+    pub ingest: Option<Arc<crate::ingest::http::HttpIngest>>,
 }
 
 /// An error as the client sees it: a status and a short, generic message.
@@ -116,13 +120,43 @@ impl IntoResponse for ApiError {
 /// Builds the router for `state`.
 pub fn router(state: Arc<AppState>) -> Router {
     let path = state.telemetry_path.clone();
-    Router::new()
+    let mut r: Router = Router::new()
         .route(&path, get(metrics))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/", get(landing))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .with_state(state)
+        .with_state(state.clone());
+    if let Some(ingest) = &state.ingest {
+        r = r.merge(crate::ingest::http::routes(ingest.clone()));
+    }
+    if let Some(hub) = &state.hub {
+        r = r.merge(breaker_routes(hub.clone()));
+    }
+    r.layer(middleware::from_fn_with_state(state, authenticate))
+}
+
+/// `GET /breaker` (every breaker) and `GET /breaker/{name}` (one, or 404), as JSON.
+fn breaker_routes(hub: Arc<crate::services::hub::Hub>) -> Router {
+    async fn all(State(hub): State<Arc<crate::services::hub::Hub>>) -> Response {
+        axum::Json(hub.breakers(std::time::SystemTime::now())).into_response()
+    }
+    async fn one(
+        State(hub): State<Arc<crate::services::hub::Hub>>,
+        axum::extract::Path(name): axum::extract::Path<String>,
+    ) -> Response {
+        match hub.breaker(&name, std::time::SystemTime::now()) {
+            Some(b) => axum::Json(b).into_response(),
+            None => (
+                StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({ "error": "no such breaker" })),
+            )
+                .into_response(),
+        }
+    }
+    Router::new()
+        .route("/breaker", get(all))
+        .route("/breaker/{name}", get(one))
+        .with_state(hub)
 }
 
 /// Basic auth (when configured) for every endpoint, as exporter-toolkit does, and the
@@ -161,6 +195,15 @@ async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
         .collect::<Vec<_>>()
         .join("");
     let path = &state.telemetry_path;
+    let mut extra = String::new();
+    if state.hub.is_some() {
+        extra.push_str("<li><a href=\"/breaker\">/breaker</a>: circuit breakers (JSON; /breaker/NAME for one)</li>");
+    }
+    if state.ingest.is_some() {
+        extra.push_str(
+            "<li><code>POST /api/v1/events</code>: application events (JSON array or NDJSON)</li>",
+        );
+    }
     Html(format!(
         "<!doctype html><html><head><title>sonde</title></head><body>\
          <h1>sonde {version}</h1>\
@@ -168,7 +211,7 @@ async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
          <h2>Endpoints</h2><ul>\
          <li><a href=\"{path}\">{path}</a>: metrics (Prometheus text 0.0.4 or OpenMetrics 1.0.0, gzip)</li>\
          <li><a href=\"/-/healthy\">/-/healthy</a>: liveness</li>\
-         <li><a href=\"/-/ready\">/-/ready</a>: readiness</li>\
+         <li><a href=\"/-/ready\">/-/ready</a>: readiness</li>{extra}\
          </ul><h2>Enabled collectors</h2><ul>{collectors}</ul></body></html>\n",
         version = crate::VERSION,
     ))

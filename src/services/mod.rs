@@ -6,4 +6,5 @@ pub mod budget_store;
 pub mod circuit_breaker;
 pub mod error_budget;
 pub mod event;
+pub mod hub;
 pub mod request_metrics;

@@ -33,6 +33,8 @@ pub fn free_port() -> u16 {
 pub struct Daemon {
     pub child: Child,
     pub addr: SocketAddr,
+    /// sonde's data directory (`--path.data`), removed on drop.
+    pub data_dir: Option<tempfile::TempDir>,
     stderr: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
@@ -100,7 +102,16 @@ fn spawn_stderr_reader(child: &mut Child) -> mpsc::Receiver<String> {
 /// Starts `sonde` with `args` (plus a loopback listen address on port 0 and JSON logs) and
 /// waits for its "listening" log line, which carries the bound address.
 pub fn start_sonde(args: &[&str]) -> Daemon {
+    let data = tempfile::tempdir().expect("data dir");
+    let mut d = start_sonde_with_data(args, data.path());
+    d.data_dir = Some(data);
+    d
+}
+
+/// [`start_sonde`] with a given data directory (which outlives the daemon).
+pub fn start_sonde_with_data(args: &[&str], data_dir: &Path) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .arg(format!("--path.data={}", data_dir.display()))
         .args(args)
         .args([
             "--web.listen-address",
@@ -127,6 +138,7 @@ pub fn start_sonde(args: &[&str]) -> Daemon {
                 if let Some(addr) = addr {
                     return Daemon {
                         child,
+                        data_dir: None,
                         addr: addr.parse().expect("address in log line"),
                         stderr: rx,
                         seen,
@@ -153,6 +165,7 @@ pub fn start_on_port(program: &str, args: &[String], port: u16, probe_path: &str
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let mut d = Daemon {
         child,
+        data_dir: None,
         addr,
         stderr: rx,
         seen: Vec::new(),
