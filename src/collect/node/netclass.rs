@@ -513,7 +513,11 @@ mod tests {
         for e in std::fs::read_dir(from).expect("readdir") {
             let e = e.expect("entry");
             let dst = to.join(e.file_name());
-            if e.file_type().expect("type").is_dir() {
+            let kind = e.file_type().expect("type");
+            if kind.is_symlink() {
+                let target = std::fs::read_link(e.path()).expect("readlink");
+                std::os::unix::fs::symlink(target, dst).expect("symlink");
+            } else if kind.is_dir() {
                 copy_tree(&e.path(), &dst);
             } else {
                 std::fs::copy(e.path(), dst).expect("copy");
