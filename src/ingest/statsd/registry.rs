@@ -402,77 +402,51 @@ impl StatsdRegistry {
         if kind == FamilyKind::Counter && value < 0.0 {
             return Err(RecordError::NegativeCounter);
         }
-        match self.families.get(m.name) {
-            Some(f) if f.kind != kind => {
+        let n = sample.observation_count();
+        let set = sample.kind == Kind::Gauge && !sample.relative;
+        // Fast path: the series exists (one lookup per map, no allocation).
+        if let Some(f) = self.families.get_mut(m.name) {
+            if f.kind != kind {
                 self.conflicts_total += 1;
                 return Err(RecordError::TypeConflict);
             }
-            Some(_) => {}
-            None => {
-                if self.collides(m.name, kind) {
-                    self.conflicts_total += 1;
-                    return Err(RecordError::TypeConflict);
+            if let Some(series) = f.series.get_mut(m.labels) {
+                if expired(series, now) {
+                    // Idle past its TTL but not removed yet: it starts again from zero, as if
+                    // expire() had run.
+                    self.seeds += 1;
+                    series.value = new_value(kind, options, self.seeds);
                 }
+                series.last_update = now;
+                series.ttl = options.ttl;
+                series.value.apply(value, set, n, now);
+                return Ok(());
             }
+        } else if self.collides(m.name, kind) {
+            self.conflicts_total += 1;
+            return Err(RecordError::TypeConflict);
         }
-        let exists = self
-            .families
-            .get(m.name)
-            .is_some_and(|f| f.series.contains_key(m.labels));
-        if !exists {
-            if self.series >= self.max_series {
-                self.overflow_total += 1;
-                return Err(RecordError::SeriesLimit);
-            }
-            self.seeds += 1;
-            let seed = self.seeds;
-            let family = self
-                .families
-                .entry(Box::from(m.name))
-                .or_insert_with(|| Family {
-                    kind,
-                    help: options.help.clone(),
-                    series: HashMap::new(),
-                });
-            let value = match (kind, &options.observer) {
-                (FamilyKind::Histogram, Observer::Histogram { buckets }) => {
-                    Value::Histogram(Histogram::new(buckets.clone()))
-                }
-                (FamilyKind::Summary, Observer::Summary(p)) => {
-                    Value::Summary(Box::new(Summary::new(p.clone(), seed)))
-                }
-                _ => Value::Scalar(0.0),
-            };
-            family.series.insert(
-                Box::from(m.labels),
-                Series {
-                    last_update: now,
-                    ttl: options.ttl,
-                    value,
-                },
-            );
-            self.series += 1;
+        if self.series >= self.max_series {
+            self.overflow_total += 1;
+            return Err(RecordError::SeriesLimit);
         }
-        let Some(series) = self
-            .families
-            .get_mut(m.name)
-            .and_then(|f| f.series.get_mut(m.labels))
-        else {
-            return Ok(());
+        self.seeds += 1;
+        let mut series = Series {
+            last_update: now,
+            ttl: options.ttl,
+            value: new_value(kind, options, self.seeds),
         };
-        series.last_update = now;
-        series.ttl = options.ttl;
-        match &mut series.value {
-            Value::Scalar(v) => {
-                if sample.kind == Kind::Gauge && !sample.relative {
-                    *v = value;
-                } else {
-                    *v += value;
-                }
-            }
-            Value::Histogram(h) => h.observe(value, sample.observation_count()),
-            Value::Summary(s) => s.observe(value, sample.observation_count(), now),
-        }
+        series.value.apply(value, set, n, now);
+        self.families
+            .entry(Box::from(m.name))
+            .or_insert_with(|| Family {
+                kind,
+                help: options.help.clone(),
+                series: HashMap::new(),
+            })
+            .series
+            .insert(Box::from(m.labels), series);
+        self.series += 1;
         Ok(())
     }
 
@@ -571,6 +545,30 @@ impl StatsdRegistry {
             "StatsD series removed after their TTL without updates.",
             s.expired_total as f64,
         );
+    }
+}
+
+fn new_value(kind: FamilyKind, options: &MetricOptions, seed: u64) -> Value {
+    match (kind, &options.observer) {
+        (FamilyKind::Histogram, Observer::Histogram { buckets }) => {
+            Value::Histogram(Histogram::new(buckets.clone()))
+        }
+        (FamilyKind::Summary, Observer::Summary(p)) => {
+            Value::Summary(Box::new(Summary::new(p.clone(), seed)))
+        }
+        _ => Value::Scalar(0.0),
+    }
+}
+
+impl Value {
+    /// Adds (or for an absolute gauge, sets) `v`; observers record it `n` times.
+    fn apply(&mut self, v: f64, set: bool, n: u64, now: SystemTime) {
+        match self {
+            Value::Scalar(x) if set => *x = v,
+            Value::Scalar(x) => *x += v,
+            Value::Histogram(h) => h.observe(v, n),
+            Value::Summary(s) => s.observe(v, n, now),
+        }
     }
 }
 
@@ -928,6 +926,10 @@ job_duration_seconds_count{job=\"etl\"} 100
         // A re-created series starts from zero.
         h.feed("cache.users.hits:2|c", t(200));
         assert!(h.text(t(200)).contains("cache_hits{cache=\"users\"} 2\n"));
+        // So does one updated after its TTL before expire() removed it.
+        h.feed("cache.users.hits:5|c", t(300));
+        assert!(h.text(t(300)).contains("cache_hits{cache=\"users\"} 5\n"));
+        assert_eq!(h.reg.stats().series, 1);
     }
 
     #[test]
@@ -941,6 +943,50 @@ job_duration_seconds_count{job=\"etl\"} 100
             h.text(t(10_000_000)),
             "# HELP a Metric autogenerated by sonde's StatsD ingest.\n# TYPE a counter\na 1\n"
         );
+    }
+
+    #[test]
+    fn exposition_parses_back_with_escaped_labels() {
+        let mut h = Harness::new(100);
+        h.feed(
+            "api.users.latency:250|ms|#path:/a\"b\\c\njob.etl.duration:5|ms\nhits:2|c",
+            t(0),
+        );
+        let mut sink = Sink::new();
+        h.reg.encode(t(0), &mut sink);
+        let mut out = Vec::new();
+        crate::expo::encode([&sink], crate::expo::Format::Text, &mut out);
+        let text = String::from_utf8(out).expect("utf-8");
+        let fams = crate::expo::parse::parse(&text).expect("parses");
+        let got: Vec<(String, MetricType, usize)> = fams
+            .iter()
+            .map(|f| (f.name.clone(), f.kind, f.samples.len()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("api_latency_seconds".to_string(), MetricType::Histogram, 6),
+                ("hits".to_string(), MetricType::Counter, 1),
+                ("job_duration_seconds".to_string(), MetricType::Summary, 5),
+            ]
+        );
+        let bucket = &fams[0].samples[1];
+        assert_eq!(
+            (
+                bucket.name.as_str(),
+                bucket.label("path"),
+                bucket.label("le"),
+                bucket.value
+            ),
+            (
+                "api_latency_seconds_bucket",
+                Some("/a\"b\\c"),
+                Some("0.5"),
+                1.0
+            )
+        );
+        let q = &fams[2].samples[0];
+        assert_eq!((q.label("quantile"), q.value), (Some("0.5"), 0.005));
     }
 
     #[test]
