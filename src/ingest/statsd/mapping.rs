@@ -433,6 +433,8 @@ pub struct MapperLimits {
     pub label_limits: LabelLimits,
     /// Most labels a series may have; further tags are dropped and counted.
     pub max_labels: usize,
+    /// Cap of [`Mapped::Event`]'s `count` (one line cannot stand for more events than this).
+    pub max_event_count: u64,
 }
 
 impl Default for MapperLimits {
@@ -441,6 +443,7 @@ impl Default for MapperLimits {
             cache_entries: 10_000,
             label_limits: LabelLimits::default(),
             max_labels: 32,
+            max_event_count: 1000,
         }
     }
 }
@@ -1099,7 +1102,10 @@ impl Mapper {
                 labels,
                 scale,
             } => match self.event(*kind, labels, *scale, &line.tags, sample) {
-                Ok((event, count)) => Mapped::Event { event, count },
+                Ok((event, count)) => Mapped::Event {
+                    event,
+                    count: count.min(self.limits.max_event_count),
+                },
                 Err(e) => Mapped::Rejected(e),
             },
             Resolved::Metric {
@@ -1719,6 +1725,7 @@ mod tests {
                 cache_entries: 10,
                 label_limits: LabelLimits { max_bytes: 4 },
                 max_labels: 2,
+                max_event_count: 1000,
             },
         )
         .expect("valid");
@@ -1840,6 +1847,9 @@ mod tests {
                 })
             )
         );
+        // One line cannot stand for more than max_event_count events.
+        let out = map_one(&m, "errors.billing.timeout:1000000|c");
+        assert!(out.ends_with(" x1000"), "{out}");
         assert_eq!(
             map_one(&m, "errors.billing.timeout:1|g"),
             "rejected event_type_mismatch"

@@ -29,6 +29,9 @@ use std::borrow::Cow;
 /// Longest line accepted by [`parse_line`], in bytes.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 8192;
 
+/// Cap of [`Sample::observation_count`].
+pub const MAX_OBSERVATIONS_PER_SAMPLE: u64 = 1_000_000;
+
 /// Most `|`-separated components in one sample (value, type and six extensions), as in
 /// statsd_exporter.
 const MAX_COMPONENTS: usize = 8;
@@ -118,10 +121,10 @@ impl Sample {
         }
     }
 
-    /// How many observations a sampled observer value stands for: `floor(1 / rate)`.
+    /// How many observations a sampled observer value stands for: `floor(1 / rate)`, at most
+    /// [`MAX_OBSERVATIONS_PER_SAMPLE`] (so `@1e-300` cannot overflow counts).
     pub fn observation_count(&self) -> u64 {
-        // `as` saturates, so a tiny rate cannot overflow.
-        (1.0 / self.sample_rate).floor() as u64
+        ((1.0 / self.sample_rate).floor() as u64).min(MAX_OBSERVATIONS_PER_SAMPLE)
     }
 }
 
@@ -432,7 +435,7 @@ pub fn parse_line_limited(line: &[u8], max_line_bytes: usize) -> Result<Line<'_>
     let (values, suffix) = body.split_once('|').ok_or(LineError::MalformedLine)?;
     let (body, ext) = if values.contains(':') {
         // DogStatsD multi-values share the suffix; only observer types may use them.
-        let (kind, sample_rate, timestamp) = parse_suffix(suffix, true)?;
+        let (kind, sample_rate, timestamp) = parse_suffix(suffix)?;
         if !kind.is_observer() {
             return Err(LineError::MultiValueType);
         }
@@ -454,7 +457,7 @@ pub fn parse_line_limited(line: &[u8], max_line_bytes: usize) -> Result<Line<'_>
         }
         (Body::Chunks(body), "")
     } else {
-        let (kind, sample_rate, timestamp) = parse_suffix(suffix, true)?;
+        let (kind, sample_rate, timestamp) = parse_suffix(suffix)?;
         parse_value(values, kind)?;
         (
             Body::Shared {
@@ -524,7 +527,7 @@ fn is_chunked(body: &str) -> bool {
 /// Parses one `value|type[|ext...]` chunk.
 fn parse_chunk(chunk: &str) -> Result<Sample, LineError> {
     let (value, suffix) = chunk.split_once('|').ok_or(LineError::MalformedLine)?;
-    let (kind, sample_rate, timestamp) = parse_suffix(suffix, false)?;
+    let (kind, sample_rate, timestamp) = parse_suffix(suffix)?;
     let (value, relative) = parse_value(value, kind)?;
     Ok(Sample {
         kind,
@@ -535,9 +538,8 @@ fn parse_chunk(chunk: &str) -> Result<Sample, LineError> {
     })
 }
 
-/// Parses `type[|@rate][|#tags][|c:id][|Tts][|unknown]`. Tags are read later by [`Tags`];
-/// here only their presence is allowed (`dog_tags`).
-fn parse_suffix(suffix: &str, dog_tags: bool) -> Result<(Kind, f64, Option<i64>), LineError> {
+/// Parses `type[|@rate][|#tags][|c:id][|Tts][|unknown]`. Tags are read later by [`Tags`].
+fn parse_suffix(suffix: &str) -> Result<(Kind, f64, Option<i64>), LineError> {
     let mut comps = suffix.split('|');
     let kind = Kind::from_code(comps.next().unwrap_or_default())?;
     let mut sample_rate = 1.0;
@@ -560,7 +562,6 @@ fn parse_suffix(suffix: &str, dog_tags: bool) -> Result<(Kind, f64, Option<i64>)
                 }
                 sample_rate = if rate == 0.0 { 1.0 } else { rate };
             }
-            Some(b'#') if dog_tags => {}
             // `c` or `c:` without an id; longer fields such as `card:` are unknown fields.
             Some(b'c') if comp == "c" || comp == "c:" => {
                 return Err(LineError::MalformedContainerId);
@@ -571,7 +572,7 @@ fn parse_suffix(suffix: &str, dog_tags: bool) -> Result<(Kind, f64, Option<i64>)
                     .map_err(|_| LineError::MalformedTimestamp)?;
                 timestamp = Some(ts);
             }
-            // Unknown extension fields are ignored.
+            // `#` tags (read by [`Tags`]) and unknown extension fields.
             Some(_) => {}
         }
     }
@@ -695,6 +696,11 @@ mod tests {
         assert_eq!(p.samples[0].observation_count(), 10);
         let p = parse("req.time:320|ms|@0.3").expect("valid");
         assert_eq!(p.samples[0].observation_count(), 3);
+        let p = parse("req.time:320|ms|@1e-300").expect("valid");
+        assert_eq!(
+            p.samples[0].observation_count(),
+            MAX_OBSERVATIONS_PER_SAMPLE
+        );
     }
 
     #[test]

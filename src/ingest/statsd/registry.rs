@@ -170,9 +170,9 @@ impl Histogram {
 
     fn observe(&mut self, v: f64, n: u64) {
         let i = self.bounds.partition_point(|&le| le < v);
-        self.counts[i] += n;
+        self.counts[i] = self.counts[i].saturating_add(n);
         self.sum += v * n as f64;
-        self.count += n;
+        self.count = self.count.saturating_add(n);
     }
 }
 
@@ -236,7 +236,7 @@ impl Summary {
 
     fn observe(&mut self, v: f64, n: u64, now: SystemTime) {
         self.sum += v * n as f64;
-        self.count += n;
+        self.count = self.count.saturating_add(n);
         let epoch = self.epoch(now);
         let slot = (epoch % self.windows.len() as u64) as usize;
         let cap = self.cap;
