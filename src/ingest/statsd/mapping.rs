@@ -424,13 +424,15 @@ struct CompiledMapping {
     options: Arc<MetricOptions>,
 }
 
-/// Limits applied while mapping.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Limits applied while mapping (`ingest.statsd.limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct MapperLimits {
-    /// Entries kept in each worker's [`MapCache`].
+    /// Names kept in each worker's [`MapCache`] of mapping decisions.
     pub cache_entries: usize,
-    /// Longest tag value turned into a label; longer tags are dropped and counted.
-    pub label_limits: LabelLimits,
+    /// Longest tag value turned into a label (longer tags are dropped and counted), and
+    /// longest event field value.
+    pub max_label_value_bytes: usize,
     /// Most labels a series may have; further tags are dropped and counted.
     pub max_labels: usize,
     /// Cap of [`Mapped::Event`]'s `count` (one line cannot stand for more events than this).
@@ -441,9 +443,31 @@ impl Default for MapperLimits {
     fn default() -> Self {
         Self {
             cache_entries: 10_000,
-            label_limits: LabelLimits::default(),
+            max_label_value_bytes: LabelLimits::default().max_bytes,
             max_labels: 32,
             max_event_count: 1000,
+        }
+    }
+}
+
+impl MapperLimits {
+    /// The limits for event label values.
+    pub fn label_limits(&self) -> LabelLimits {
+        LabelLimits {
+            max_bytes: self.max_label_value_bytes,
+        }
+    }
+
+    /// Validates the limits, pushing issues keyed under `key`.
+    pub fn check(&self, key: &str, issues: &mut Vec<Issue>) {
+        for (name, v) in [
+            ("cache_entries", self.cache_entries as u64),
+            ("max_label_value_bytes", self.max_label_value_bytes as u64),
+            ("max_event_count", self.max_event_count),
+        ] {
+            if v == 0 {
+                issues.push(Issue::new(format!("{key}.{name}"), "must be at least 1"));
+            }
         }
     }
 }
@@ -1135,7 +1159,7 @@ impl Mapper {
         tags: &Tags<'_>,
         sample: &Sample,
     ) -> Result<(Event, u64), MapError> {
-        let limits = self.limits.label_limits;
+        let limits = self.limits.label_limits();
         let field = |name: &str| -> Option<&str> {
             labels
                 .iter()
@@ -1426,8 +1450,7 @@ impl Scratch {
             self.spans.push(span);
         }
         for t in tags.iter() {
-            if t.value.len() > limits.label_limits.max_bytes
-                || self.spans.len() >= limits.max_labels
+            if t.value.len() > limits.max_label_value_bytes || self.spans.len() >= limits.max_labels
             {
                 self.dropped_tags += 1;
                 continue;
@@ -1723,7 +1746,7 @@ mod tests {
             "",
             MapperLimits {
                 cache_entries: 10,
-                label_limits: LabelLimits { max_bytes: 4 },
+                max_label_value_bytes: 4,
                 max_labels: 2,
                 max_event_count: 1000,
             },
@@ -1740,6 +1763,34 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn limits_parse_and_validate() {
+        let l: MapperLimits =
+            crate::config::from_yaml("cache_entries: 50\nmax_labels: 4\n").expect("parses");
+        assert_eq!(
+            l,
+            MapperLimits {
+                cache_entries: 50,
+                max_label_value_bytes: 128,
+                max_labels: 4,
+                max_event_count: 1000,
+            }
+        );
+        let mut issues = Vec::new();
+        MapperLimits {
+            cache_entries: 0,
+            ..l
+        }
+        .check("ingest.statsd.limits", &mut issues);
+        assert_eq!(
+            issues,
+            vec![Issue::new(
+                "ingest.statsd.limits.cache_entries",
+                "must be at least 1"
+            )]
+        );
     }
 
     #[test]
