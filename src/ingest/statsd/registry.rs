@@ -21,10 +21,13 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
-use super::mapping::{MetricOptions, MetricRef, Observer, SummaryParams};
-use super::parse::{Kind, Sample};
+use super::mapping::{
+    MapCache, Mapped, Mapper, MetricOptions, MetricRef, Observer, Scratch, SummaryParams,
+};
+use super::parse::{Kind, LineError, Sample, parse_line_limited, split_packet};
 use crate::collect::sink::{MetricType, Sink, Suffix, ValueBuf};
 use crate::config::Issue;
+use crate::services::event::Event;
 
 /// `ingest.statsd.registry` options.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -592,10 +595,172 @@ fn with_extra(buf: &mut String, labels: &str, key: &str, value: &str) {
     buf.push('"');
 }
 
+/// The per-result counters of the StatsD ingest path, kept by whoever runs
+/// [`ingest_packet`] (one per listener worker; sum them, or share one behind the registry's
+/// lock).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestStats {
+    /// Lines parsed (index 0) or refused, by [`LineError::ALL`] position + 1.
+    lines: [u64; LineError::ALL.len() + 1],
+    /// Samples by outcome: see [`SAMPLE_RESULTS`].
+    samples: [u64; SAMPLE_RESULTS.len()],
+    /// Malformed tags dropped by the parser.
+    pub tag_errors_total: u64,
+    /// Tags dropped by the label limits.
+    pub tags_dropped_total: u64,
+    /// Samples that matched no mapping (recorded under their sanitised name).
+    pub unmapped_total: u64,
+}
+
+/// `result` values of `sonde_statsd_samples_total`, in [`IngestStats`] order.
+pub const SAMPLE_RESULTS: [&str; 12] = [
+    "metric",
+    "event",
+    "dropped",
+    "empty_metric_name",
+    "event_type_mismatch",
+    "missing_event_label",
+    "invalid_event_label",
+    "invalid_duration",
+    "type_conflict",
+    "series_limit",
+    "negative_counter",
+    "invalid_value",
+];
+
+impl IngestStats {
+    fn sample(&mut self, result: &str) {
+        if let Some(i) = SAMPLE_RESULTS.iter().position(|r| *r == result) {
+            self.samples[i] += 1;
+        }
+    }
+
+    /// Lines counted with `result` (`ok` or a [`LineError::reason`]).
+    pub fn lines(&self, result: &str) -> u64 {
+        if result == "ok" {
+            return self.lines[0];
+        }
+        LineError::ALL
+            .iter()
+            .position(|e| e.reason() == result)
+            .map_or(0, |i| self.lines[i + 1])
+    }
+
+    /// Samples counted with `result` (one of [`SAMPLE_RESULTS`]).
+    pub fn samples(&self, result: &str) -> u64 {
+        SAMPLE_RESULTS
+            .iter()
+            .position(|r| *r == result)
+            .map_or(0, |i| self.samples[i])
+    }
+
+    /// Adds `other`'s counts (to sum per-worker stats at scrape time).
+    pub fn merge(&mut self, other: &IngestStats) {
+        for (a, b) in self.lines.iter_mut().zip(other.lines.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.samples.iter_mut().zip(other.samples.iter()) {
+            *a += b;
+        }
+        self.tag_errors_total += other.tag_errors_total;
+        self.tags_dropped_total += other.tags_dropped_total;
+        self.unmapped_total += other.unmapped_total;
+    }
+
+    /// Writes `sonde_statsd_lines_total{result}`, `sonde_statsd_samples_total{result}` (every
+    /// result, zeros included, so rates work from the first scrape),
+    /// `sonde_statsd_tag_errors_total`, `sonde_statsd_tags_dropped_total` and
+    /// `sonde_statsd_unmapped_total`.
+    pub fn encode(&self, sink: &mut Sink) {
+        let mut w = sink.family(
+            "sonde_statsd_lines_total",
+            "StatsD lines received, by parse result.",
+            MetricType::Counter,
+        );
+        w.sample(&[("result", "ok")], self.lines[0] as f64);
+        for (i, e) in LineError::ALL.iter().enumerate() {
+            w.sample(&[("result", e.reason())], self.lines[i + 1] as f64);
+        }
+        let mut w = sink.family(
+            "sonde_statsd_samples_total",
+            "StatsD samples (values of parsed lines), by what became of them.",
+            MetricType::Counter,
+        );
+        for (i, r) in SAMPLE_RESULTS.iter().enumerate() {
+            w.sample(&[("result", r)], self.samples[i] as f64);
+        }
+        sink.counter(
+            "sonde_statsd_tag_errors_total",
+            "Malformed StatsD tags dropped while parsing.",
+            self.tag_errors_total as f64,
+        );
+        sink.counter(
+            "sonde_statsd_tags_dropped_total",
+            "StatsD tags dropped by the label value length or label count limits.",
+            self.tags_dropped_total as f64,
+        );
+        sink.counter(
+            "sonde_statsd_unmapped_total",
+            "StatsD samples that matched no mapping and were recorded under their sanitised name.",
+            self.unmapped_total as f64,
+        );
+    }
+}
+
+/// Runs one datagram through parse → map → registry, handing events to `on_event` (with how
+/// many times each happened) and counting every outcome in `stats`. A bad line never stops the
+/// rest of the packet.
+#[allow(clippy::too_many_arguments)]
+pub fn ingest_packet(
+    packet: &[u8],
+    max_line_bytes: usize,
+    mapper: &Mapper,
+    cache: &mut MapCache,
+    scratch: &mut Scratch,
+    registry: &mut StatsdRegistry,
+    now: SystemTime,
+    stats: &mut IngestStats,
+    mut on_event: impl FnMut(Event, u64),
+) {
+    for raw in split_packet(packet) {
+        let line = match parse_line_limited(raw, max_line_bytes) {
+            Ok(l) => l,
+            Err(e) => {
+                if let Some(i) = LineError::ALL.iter().position(|x| *x == e) {
+                    stats.lines[i + 1] += 1;
+                }
+                continue;
+            }
+        };
+        stats.lines[0] += 1;
+        stats.tag_errors_total += u64::from(line.tag_errors);
+        for sample in line.samples() {
+            match mapper.map(cache, scratch, &line, &sample) {
+                Mapped::Dropped => stats.sample("dropped"),
+                Mapped::Rejected(e) => stats.sample(e.reason()),
+                Mapped::Event { event, count } => {
+                    stats.sample("event");
+                    on_event(event, count);
+                }
+                Mapped::Metric(m) => {
+                    stats.tags_dropped_total += u64::from(m.dropped_tags);
+                    if !m.matched {
+                        stats.unmapped_total += 1;
+                    }
+                    match registry.record(&m, &sample, now) {
+                        Ok(()) => stats.sample("metric"),
+                        Err(e) => stats.sample(e.reason()),
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::statsd::mapping::{MapCache, Mapped, Mapper, MapperLimits, Scratch, load};
+    use crate::ingest::statsd::mapping::{MapperLimits, load};
     use crate::ingest::statsd::parse::{parse_line, split_packet};
 
     const MAPPING: &str = "\
@@ -987,6 +1152,87 @@ job_duration_seconds_count{job=\"etl\"} 100
         );
         let q = &fams[2].samples[0];
         assert_eq!((q.label("quantile"), q.value), (Some("0.5"), 0.005));
+    }
+
+    #[test]
+    fn ingest_packet_counts_every_outcome() {
+        let mapper = load(
+            &format!("{MAPPING}- match: drop.*\n  action: drop\n- match: req.*\n  event: request\n  labels:\n    service: $1\n    route: /x\n    method: GET\n"),
+            MapperLimits {
+                max_labels: 1,
+                ..MapperLimits::default()
+            },
+        )
+        .expect("loads");
+        let mut cache = mapper.new_cache();
+        let mut scratch = Scratch::default();
+        let mut reg = StatsdRegistry::new(&RegistryConfig::default());
+        let mut stats = IngestStats::default();
+        let mut events = Vec::new();
+        let packet = b"hits:1|c|#a:1,b:2\nbad line\nx:1|q\nhits:1|g\ndrop.me:1|c\nreq.api:20|ms|@0.5\nreq.api:1|g\ncache.c.hits:1:2|c\ntagless:1|c|#novalue\n";
+        ingest_packet(
+            packet,
+            1024,
+            &mapper,
+            &mut cache,
+            &mut scratch,
+            &mut reg,
+            t(0),
+            &mut stats,
+            |e, n| events.push((e, n)),
+        );
+        assert_eq!(
+            (
+                stats.lines("ok"),
+                stats.lines("malformed_line"),
+                stats.lines("unknown_type"),
+                stats.lines("invalid_multi_value_type")
+            ),
+            (6, 1, 1, 1)
+        );
+        assert_eq!(
+            SAMPLE_RESULTS.map(|r| stats.samples(r)),
+            [2, 1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0]
+        );
+        assert_eq!(
+            (
+                stats.tag_errors_total,
+                stats.tags_dropped_total,
+                stats.unmapped_total
+            ),
+            (1, 1, 3)
+        );
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].1, 2);
+        let mut sink = Sink::new();
+        stats.encode(&mut sink);
+        let lines = sink.families().next().expect("lines family");
+        assert_eq!(lines.name(), "sonde_statsd_lines_total");
+        assert_eq!(lines.len(), LineError::ALL.len() + 1);
+        let mut total = IngestStats::default();
+        total.merge(&stats);
+        total.merge(&stats);
+        assert_eq!(total.lines("ok"), 12);
+        assert_eq!(total.samples("metric"), 4);
+    }
+
+    #[test]
+    fn every_rejection_reason_has_a_sample_result() {
+        use crate::ingest::statsd::mapping::MapError;
+        let reasons = [
+            MapError::EmptyName.reason(),
+            MapError::EventTypeMismatch.reason(),
+            MapError::MissingEventLabel.reason(),
+            MapError::InvalidEventLabel.reason(),
+            MapError::InvalidDuration.reason(),
+            RecordError::TypeConflict.reason(),
+            RecordError::SeriesLimit.reason(),
+            RecordError::NegativeCounter.reason(),
+            RecordError::InvalidValue.reason(),
+        ];
+        for r in reasons {
+            assert!(SAMPLE_RESULTS.contains(&r), "{r} missing");
+        }
     }
 
     #[test]
