@@ -36,18 +36,35 @@ pub struct RegistryConfig {
     /// Most series kept at once across all StatsD metrics; lines that would create more are
     /// dropped and counted in `sonde_statsd_series_overflow_total`.
     pub max_series: usize,
+    /// Metric names StatsD lines may not create (prefixes), so a client cannot write into
+    /// sonde's own families or the service-telemetry ones (use `event:` mappings for those).
+    pub reserved_prefixes: Vec<String>,
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             max_series: default_max_series(),
+            reserved_prefixes: default_reserved_prefixes(),
         }
     }
 }
 
 fn default_max_series() -> usize {
     100_000
+}
+
+fn default_reserved_prefixes() -> Vec<String> {
+    [
+        "sonde_",
+        "node_",
+        "service_",
+        "circuit_breaker_",
+        "api_request_duration_seconds",
+        "deprecated_function_calls_total",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 impl RegistryConfig {
@@ -58,6 +75,14 @@ impl RegistryConfig {
                 format!("{key}.max_series"),
                 "must be at least 1",
             ));
+        }
+        for (i, p) in self.reserved_prefixes.iter().enumerate() {
+            if p.is_empty() {
+                issues.push(Issue::new(
+                    format!("{key}.reserved_prefixes[{i}]"),
+                    "must not be empty (it would reserve every name)",
+                ));
+            }
         }
     }
 }
@@ -78,6 +103,9 @@ pub enum RecordError {
     /// A value that is not finite after `scale`.
     #[error("value is not finite")]
     InvalidValue,
+    /// The name starts with one of `reserved_prefixes`.
+    #[error("metric name is reserved")]
+    ReservedName,
 }
 
 impl RecordError {
@@ -88,6 +116,7 @@ impl RecordError {
             Self::SeriesLimit => "series_limit",
             Self::NegativeCounter => "negative_counter",
             Self::InvalidValue => "invalid_value",
+            Self::ReservedName => "reserved_name",
         }
     }
 }
@@ -314,6 +343,7 @@ pub struct StatsdRegistry {
     families: HashMap<Box<str>, Family>,
     series: usize,
     max_series: usize,
+    reserved_prefixes: Box<[Box<str>]>,
     overflow_total: u64,
     conflicts_total: u64,
     expired_total: u64,
@@ -338,6 +368,12 @@ impl StatsdRegistry {
             families: HashMap::new(),
             series: 0,
             max_series: cfg.max_series,
+            reserved_prefixes: cfg
+                .reserved_prefixes
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| Box::from(p.as_str()))
+                .collect(),
             overflow_total: 0,
             conflicts_total: 0,
             expired_total: 0,
@@ -425,6 +461,12 @@ impl StatsdRegistry {
                 series.value.apply(value, set, n, now);
                 return Ok(());
             }
+        } else if self
+            .reserved_prefixes
+            .iter()
+            .any(|p| m.name.starts_with(&**p))
+        {
+            return Err(RecordError::ReservedName);
         } else if self.collides(m.name, kind) {
             self.conflicts_total += 1;
             return Err(RecordError::TypeConflict);
@@ -613,7 +655,7 @@ pub struct IngestStats {
 }
 
 /// `result` values of `sonde_statsd_samples_total`, in [`IngestStats`] order.
-pub const SAMPLE_RESULTS: [&str; 12] = [
+pub const SAMPLE_RESULTS: [&str; 13] = [
     "metric",
     "event",
     "dropped",
@@ -626,6 +668,7 @@ pub const SAMPLE_RESULTS: [&str; 12] = [
     "series_limit",
     "negative_counter",
     "invalid_value",
+    "reserved_name",
 ];
 
 impl IngestStats {
@@ -817,7 +860,10 @@ mappings:
                 cache: mapper.new_cache(),
                 mapper,
                 scratch: Scratch::default(),
-                reg: StatsdRegistry::new(&RegistryConfig { max_series }),
+                reg: StatsdRegistry::new(&RegistryConfig {
+                    max_series,
+                    ..RegistryConfig::default()
+                }),
             }
         }
 
@@ -1024,6 +1070,35 @@ job_duration_seconds_count{job=\"etl\"} 100
     }
 
     #[test]
+    fn reserved_names_are_refused() {
+        let mut h = Harness::new(100);
+        let r = h.feed(
+            "sonde_statsd_lines_total:1|c\nnode.load1:5|g\nservice_errors_total:1|c\nservices:1|c",
+            t(0),
+        );
+        assert_eq!(
+            r,
+            vec!["reserved_name", "reserved_name", "reserved_name", "ok"]
+        );
+        let mut issues = Vec::new();
+        RegistryConfig {
+            max_series: 0,
+            reserved_prefixes: vec!["ok_".into(), String::new()],
+        }
+        .check("ingest.statsd.registry", &mut issues);
+        assert_eq!(
+            issues,
+            vec![
+                Issue::new("ingest.statsd.registry.max_series", "must be at least 1"),
+                Issue::new(
+                    "ingest.statsd.registry.reserved_prefixes[1]",
+                    "must not be empty (it would reserve every name)"
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn series_cap_drops_and_counts_new_series_only() {
         let mut h = Harness::new(3);
         let r = h.feed(
@@ -1192,7 +1267,7 @@ job_duration_seconds_count{job=\"etl\"} 100
         );
         assert_eq!(
             SAMPLE_RESULTS.map(|r| stats.samples(r)),
-            [2, 1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0]
+            [2, 1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]
         );
         assert_eq!(
             (
@@ -1229,6 +1304,7 @@ job_duration_seconds_count{job=\"etl\"} 100
             RecordError::SeriesLimit.reason(),
             RecordError::NegativeCounter.reason(),
             RecordError::InvalidValue.reason(),
+            RecordError::ReservedName.reason(),
         ];
         for r in reasons {
             assert!(SAMPLE_RESULTS.contains(&r), "{r} missing");
