@@ -318,7 +318,9 @@ fn split_tag(item: &str, sep: u8) -> Result<Tag<'_>, ()> {
 /// How the part after the name holds its samples.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Body<'a> {
-    /// One or more `:`-separated values sharing one parsed suffix (`1|c|@0.5`, `1:2:3|d|#a:b`).
+    /// The common case: one value, already parsed.
+    One(Sample),
+    /// Several `:`-separated values sharing one parsed suffix (`1|c|@0.5`, `1:2:3|d|#a:b`).
     Shared {
         values: &'a str,
         kind: Kind,
@@ -346,16 +348,23 @@ impl<'a> Line<'a> {
     /// The samples, in the order sent (at least one).
     pub fn samples(&self) -> Samples<'a> {
         match self.body {
+            Body::One(sample) => Samples {
+                one: Some(sample),
+                rest: None,
+                shared: None,
+            },
             Body::Shared {
                 values,
                 kind,
                 sample_rate,
                 timestamp,
             } => Samples {
+                one: None,
                 rest: Some(values),
                 shared: Some((kind, sample_rate, timestamp)),
             },
             Body::Chunks(body) => Samples {
+                one: None,
                 rest: Some(body),
                 shared: None,
             },
@@ -366,6 +375,7 @@ impl<'a> Line<'a> {
 /// Iterator over a [`Line`]'s samples (already validated by [`parse_line`]).
 #[derive(Debug, Clone)]
 pub struct Samples<'a> {
+    one: Option<Sample>,
     rest: Option<&'a str>,
     shared: Option<(Kind, f64, Option<i64>)>,
 }
@@ -374,6 +384,9 @@ impl Iterator for Samples<'_> {
     type Item = Sample;
 
     fn next(&mut self) -> Option<Sample> {
+        if let Some(s) = self.one.take() {
+            return Some(s);
+        }
         loop {
             let rest = self.rest?;
             let (item, next) = match rest.split_once(':') {
@@ -458,14 +471,15 @@ pub fn parse_line_limited(line: &[u8], max_line_bytes: usize) -> Result<Line<'_>
         (Body::Chunks(body), "")
     } else {
         let (kind, sample_rate, timestamp) = parse_suffix(suffix)?;
-        parse_value(values, kind)?;
+        let (value, relative) = parse_value(values, kind)?;
         (
-            Body::Shared {
-                values,
+            Body::One(Sample {
                 kind,
+                value,
+                relative,
                 sample_rate,
                 timestamp,
-            },
+            }),
             suffix,
         )
     };
