@@ -2037,4 +2037,40 @@ mod tests {
             ("test_foo_counter", "test_foo_gauge")
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn sanitised_names_are_valid_metric_names(name in "\\PC{1,40}") {
+            let out = sanitize_name(&name);
+            proptest::prop_assert!(crate::expo::parse::valid_metric_name(&out), "{:?} -> {:?}", name, out);
+            proptest::prop_assert!(!out.contains(':'));
+        }
+
+        #[test]
+        fn any_parsed_line_maps_to_a_valid_series(
+            name in "[a-zA-Z0-9_.:/ -]{1,20}",
+            tags in proptest::collection::vec(("[a-zA-Z0-9_.-]{1,8}", "[^,|:#\n]{1,12}"), 0..5),
+        ) {
+            let m = mapper(FIXTURE);
+            let tag_text: Vec<String> = tags.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            let line = format!("{}:1|c|#{}", name.replace(':', "_"), tag_text.join(","));
+            let Ok(parsed) = parse_line(line.as_bytes()) else {
+                return Ok(());
+            };
+            let mut cache = m.new_cache();
+            let mut scratch = Scratch::default();
+            for s in parsed.samples() {
+                if let Mapped::Metric(r) = m.map(&mut cache, &mut scratch, &parsed, &s) {
+                    // The rendered series must parse back with a real exposition parser.
+                    let text = if r.labels.is_empty() {
+                        format!("{} 1\n", r.name)
+                    } else {
+                        format!("{}{{{}}} 1\n", r.name, r.labels)
+                    };
+                    let fams = crate::expo::parse::parse(&text);
+                    proptest::prop_assert!(fams.is_ok(), "{:?} for {:?}", fams, text);
+                }
+            }
+        }
+    }
 }

@@ -1337,4 +1337,45 @@ job_duration_seconds_count{job=\"etl\"} 100
         assert!(text.contains("kb_sum 1.5\n"), "{text}");
         assert!(text.contains("neg -4\n"), "{text}");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn random_traffic_keeps_the_invariants(
+            ops in proptest::collection::vec(
+                (0usize..4, 0usize..5, 0usize..6, 0.0f64..1000.0, 0u64..15),
+                1..120,
+            )
+        ) {
+            let mut h = Harness::new(8);
+            h.mapper = load(
+                "defaults:\n  ttl: 20s\nmappings:\n- match: s.*\n  name: s\n  observer_type: summary\n  labels:\n    k: $1\n",
+                MapperLimits::default(),
+            )
+            .expect("loads");
+            h.cache = h.mapper.new_cache();
+            let mut now = 0;
+            for (name, ty, label, value, advance) in ops {
+                now += advance;
+                let name = ["a", "b", "s.x", "a_sum"][name];
+                let ty = ["c", "g", "ms", "h", "d"][ty];
+                h.feed(&format!("{name}:{value}|{ty}|#l:{label}"), t(now));
+                if advance > 10 {
+                    h.reg.expire(t(now));
+                    let live: usize = h.reg.families.values().map(|f| f.series.len()).sum();
+                    proptest::prop_assert!(h.reg.families.values().all(|f| !f.series.is_empty()));
+                    proptest::prop_assert_eq!(live, h.reg.stats().series);
+                }
+                let total: usize = h.reg.families.values().map(|f| f.series.len()).sum();
+                proptest::prop_assert_eq!(total, h.reg.stats().series);
+                proptest::prop_assert!(total <= 8);
+                let mut sink = Sink::new();
+                h.reg.encode(t(now), &mut sink);
+                let mut out = Vec::new();
+                crate::expo::encode([&sink], crate::expo::Format::Text, &mut out);
+                let text = String::from_utf8(out).expect("utf-8");
+                let parsed = crate::expo::parse::parse(&text);
+                proptest::prop_assert!(parsed.is_ok(), "{:?}\n{}", parsed, text);
+            }
+        }
+    }
 }
