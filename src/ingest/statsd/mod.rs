@@ -1,4 +1,6 @@
-//! StatsD / DogStatsD ingest: the line parser and the statsd_exporter-compatible mapping.
+//! StatsD / DogStatsD ingest: the line parser, the statsd_exporter-compatible mapping and the
+//! registry of the metrics they produce.
 
 pub mod mapping;
 pub mod parse;
+pub mod registry;
