@@ -16,6 +16,8 @@ use crate::config::{ConfigError, Issue};
 pub struct IngestConfig {
     /// `POST /api/v1/events` on the web listener.
     pub http: HttpIngestConfig,
+    /// StatsD / DogStatsD over UDP and Unix datagrams.
+    pub statsd: statsd::listener::StatsdConfig,
 }
 
 /// `ingest.http`.
@@ -81,5 +83,6 @@ impl IngestConfig {
     /// Checks every option, pushing keyed issues.
     pub fn check(&self, issues: &mut Vec<Issue>) {
         self.http.limits().check("ingest.http", issues);
+        self.statsd.check(issues);
     }
 }

@@ -4,3 +4,4 @@
 pub mod mapping;
 pub mod parse;
 pub mod registry;
+pub mod listener;
