@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use crate::collect::scrape::Scraper;
 use crate::config::{Config, parse_listen_address};
 use crate::ingest::http::HttpIngest;
+use crate::ingest::statsd::listener::{Statsd, StatsdCollector};
 use crate::server::web_config::{WebConfigError, WebSecurity};
 use crate::server::{self, AppState, Readiness};
 use crate::services::hub::{Hub, HubCollector};
@@ -29,6 +30,9 @@ pub enum AppError {
     /// The service telemetry could not be set up (`ERROR_BUDGETS`, budgets, breakers file).
     #[error(transparent)]
     Services(#[from] crate::services::hub::HubError),
+    /// The StatsD listener could not be set up.
+    #[error(transparent)]
+    Statsd(#[from] crate::ingest::statsd::listener::ListenError),
     /// The ingest bearer token file could not be read.
     #[error("ingest.http.bearer_token_file")]
     IngestToken(#[source] crate::config::ConfigError),
@@ -51,6 +55,7 @@ pub struct App {
     /// Shared handler state.
     pub state: Arc<AppState>,
     config: Config,
+    statsd: Option<Arc<Statsd>>,
 }
 
 impl App {
@@ -82,6 +87,13 @@ impl App {
             hub: hub.clone(),
             ingest: ingest.clone(),
         }));
+        let statsd = if config.ingest.statsd.enabled {
+            let st = Statsd::new(&config.ingest.statsd, hub.clone())?;
+            collectors.push(Box::new(StatsdCollector { state: st.clone() }));
+            Some(st)
+        } else {
+            None
+        };
         let scraper = Arc::new(Scraper::new(
             collectors,
             Duration::from_secs_f64(config.scrape.collector_timeout_seconds),
@@ -98,7 +110,11 @@ impl App {
             hub: Some(hub),
             ingest,
         });
-        Ok(Self { state, config })
+        Ok(Self {
+            state,
+            config,
+            statsd,
+        })
     }
 
     /// Binds the listen address and serves until `shutdown` resolves.
@@ -118,8 +134,14 @@ impl App {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
+        let statsd = match &self.statsd {
+            Some(st) => crate::ingest::statsd::listener::start(&self.config.ingest.statsd, st)?,
+            None => Default::default(),
+        };
         tracing::info!(
             address = %local,
+            statsd_udp = %statsd.udp.map(|a| a.to_string()).unwrap_or_default(),
+            statsd_unixgram = %statsd.unixgram.map(|p| p.display().to_string()).unwrap_or_default(),
             tls = self.state.security.tls_acceptor().is_some(),
             collectors = ?self.state.scraper.collector_names(),
             "sonde {} listening",

@@ -62,6 +62,18 @@ struct Cli {
     #[arg(long = "path.data", value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
+    /// StatsD UDP address (ingest.statsd.listen_udp); "" disables UDP.
+    #[arg(long = "statsd.listen-udp", value_name = "ADDRESS")]
+    statsd_udp: Option<String>,
+
+    /// StatsD Unix datagram socket path (ingest.statsd.listen_unixgram).
+    #[arg(long = "statsd.listen-unixgram", value_name = "PATH")]
+    statsd_unixgram: Option<String>,
+
+    /// statsd_exporter mapping file (ingest.statsd.mapping_file).
+    #[arg(long = "statsd.mapping-config", value_name = "FILE")]
+    statsd_mapping: Option<PathBuf>,
+
     /// Directory of *.prom files for the textfile collector.
     #[arg(long = "collector.textfile.directory", value_name = "DIR")]
     textfile_directory: Option<PathBuf>,
@@ -143,6 +155,15 @@ fn apply_flags(cfg: &mut Config, cli: &Cli, toggles: &[(String, bool)]) -> Resul
     }
     if let Some(v) = &cli.data_dir {
         cfg.services.error_budgets.data_dir = v.clone();
+    }
+    if let Some(v) = &cli.statsd_udp {
+        cfg.ingest.statsd.listen_udp = v.clone();
+    }
+    if let Some(v) = &cli.statsd_unixgram {
+        cfg.ingest.statsd.listen_unixgram = v.clone();
+    }
+    if let Some(v) = &cli.statsd_mapping {
+        cfg.ingest.statsd.mapping_file = Some(v.clone());
     }
     if let Some(v) = &cli.textfile_directory {
         cfg.collectors.textfile.directory = Some(v.clone());

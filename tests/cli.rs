@@ -131,10 +131,10 @@ fn collector_flags_select_what_runs() {
         .iter()
         .map(|s| s.label("collector").expect("collector label").to_string())
         .collect();
-    // The services collector (event-driven telemetry) is not a node collector and always runs.
+    // The event-driven collectors (services, statsd) are not node collectors and stay on.
     assert_eq!(
         collectors,
-        vec!["loadavg".to_string(), "services".to_string()]
+        ["loadavg", "services", "statsd"].map(String::from).to_vec()
     );
 }
 

@@ -52,7 +52,7 @@ fn health_readiness_landing_and_unknown_paths() {
         "{page}"
     );
     assert!(
-        page.contains("<h2>Enabled collectors</h2><ul><li><code>loadavg</code></li><li><code>services</code></li></ul>"),
+        page.contains("<h2>Enabled collectors</h2><ul><li><code>loadavg</code></li><li><code>services</code></li><li><code>statsd</code></li></ul>"),
         "{page}"
     );
     for link in ["/metrics", "/-/healthy", "/-/ready"] {

@@ -18,7 +18,9 @@ use sonde::expo::parse::ParsedFamily;
 /// system), so their output on a fixture tree is fully determined by the tree.
 const FILE_COLLECTORS: &[&str] = &[
     "arp",
+    "bcache",
     "bonding",
+    "btrfs",
     "conntrack",
     "cpu",
     "cpufreq",
@@ -30,6 +32,8 @@ const FILE_COLLECTORS: &[&str] = &[
     "filefd",
     "filesystem",
     "hwmon",
+    "infiniband",
+    "ipvs",
     "loadavg",
     "mdadm",
     "meminfo",
@@ -52,6 +56,8 @@ const FILE_COLLECTORS: &[&str] = &[
     "thermal_zone",
     "udp_queues",
     "vmstat",
+    "xfs",
+    "zfs",
 ];
 
 /// Families that only one of the two programs has, by design (README "Differences").

@@ -34,14 +34,20 @@ fn sonde(web_config: &Path) -> Command {
         "--log.format",
         "json",
         "--collector.disable-defaults",
+        "--statsd.listen-udp=127.0.0.1:0",
         "--web.config.file",
     ])
     .arg(web_config)
+    // Its own error-budget store, kept until the test process ends.
+    .arg(format!(
+        "--path.data={}",
+        tempfile::tempdir().expect("data dir").keep().display()
+    ))
     .env_remove("RUST_LOG");
     cmd
 }
 
-/// The port from a JSON log line `..."address":"Some(127.0.0.1:PORT)"...`.
+/// The port from a JSON log line `..."address":"127.0.0.1:PORT"...`.
 fn listening_port(line: &str) -> Option<u16> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     let fields = v.get("fields")?;
@@ -49,7 +55,10 @@ fn listening_port(line: &str) -> Option<u16> {
         return None;
     }
     let addr = fields.get("address")?.as_str()?;
-    let inner = addr.strip_prefix("Some(")?.strip_suffix(')')?;
+    let inner = addr
+        .strip_prefix("Some(")
+        .and_then(|a| a.strip_suffix(')'))
+        .unwrap_or(addr);
     inner.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
 }
 

@@ -33,6 +33,8 @@ pub fn free_port() -> u16 {
 pub struct Daemon {
     pub child: Child,
     pub addr: SocketAddr,
+    /// sonde's StatsD UDP address, when it reported one.
+    pub statsd: Option<SocketAddr>,
     /// sonde's data directory (`--path.data`), removed on drop.
     pub data_dir: Option<tempfile::TempDir>,
     stderr: mpsc::Receiver<String>,
@@ -112,6 +114,8 @@ pub fn start_sonde(args: &[&str]) -> Daemon {
 pub fn start_sonde_with_data(args: &[&str], data_dir: &Path) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
         .arg(format!("--path.data={}", data_dir.display()))
+        // Tests run in parallel: never the default :8125.
+        .arg("--statsd.listen-udp=127.0.0.1:0")
         .args(args)
         .args([
             "--web.listen-address",
@@ -131,13 +135,19 @@ pub fn start_sonde_with_data(args: &[&str], data_dir: &Path) -> Daemon {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => {
-                let addr = serde_json::from_str::<serde_json::Value>(&line)
-                    .ok()
-                    .and_then(|v| v["fields"]["address"].as_str().map(str::to_string));
+                let parsed = serde_json::from_str::<serde_json::Value>(&line).ok();
+                let field = |k: &str| {
+                    parsed
+                        .as_ref()
+                        .and_then(|v| v["fields"][k].as_str().map(str::to_string))
+                };
+                let addr = field("address");
+                let statsd = field("statsd_udp").and_then(|a| a.parse().ok());
                 seen.push(line);
                 if let Some(addr) = addr {
                     return Daemon {
                         child,
+                        statsd,
                         data_dir: None,
                         addr: addr.parse().expect("address in log line"),
                         stderr: rx,
@@ -165,6 +175,7 @@ pub fn start_on_port(program: &str, args: &[String], port: u16, probe_path: &str
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let mut d = Daemon {
         child,
+        statsd: None,
         data_dir: None,
         addr,
         stderr: rx,

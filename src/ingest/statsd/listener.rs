@@ -18,7 +18,7 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::mapping::{self, MapperLimits, Mapper, Scratch};
+use super::mapping::{self, Mapper, MapperLimits, Scratch};
 use super::registry::{IngestStats, RegistryConfig, StatsdRegistry, ingest_packet};
 use crate::collect::{CollectError, Collector, MetricType, Sink};
 use crate::config::{ConfigError, Issue};
@@ -160,8 +160,7 @@ impl Statsd {
     /// Runs one datagram through the pipeline (used by the listeners and by tests).
     pub fn handle(&self, packet: &[u8], w: &mut Worker) {
         self.packets.fetch_add(1, Ordering::Relaxed);
-        self.bytes
-            .fetch_add(packet.len() as u64, Ordering::Relaxed);
+        self.bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
         let now = SystemTime::now();
         {
             let mut g = self.store.lock().unwrap_or_else(PoisonError::into_inner);
