@@ -112,7 +112,13 @@ pub fn start_sonde(args: &[&str]) -> Daemon {
 
 /// [`start_sonde`] with a given data directory (which outlives the daemon).
 pub fn start_sonde_with_data(args: &[&str], data_dir: &Path) -> Daemon {
+    start_sonde_env(args, data_dir, &[])
+}
+
+/// [`start_sonde_with_data`] with extra environment variables.
+pub fn start_sonde_env(args: &[&str], data_dir: &Path, env: &[(&str, &str)]) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sonde"))
+        .envs(env.iter().copied())
         .arg(format!("--path.data={}", data_dir.display()))
         // Tests run in parallel: never the default :8125.
         .arg("--statsd.listen-udp=127.0.0.1:0")
@@ -344,6 +350,61 @@ pub fn series(families: &[ParsedFamily]) -> BTreeMap<SeriesKey, f64> {
 pub fn show(key: &SeriesKey) -> String {
     let labels: Vec<String> = key.1.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
     format!("{}{{{}}}", key.0, labels.join(","))
+}
+
+/// POSTs `body` to `path` with extra headers (HTTP/1.1, `Connection: close`).
+pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    s.write_all(body).expect("write body");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    }) {
+        body = dechunk(&body).expect("chunked body");
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The value of one series (labels in any order), if present.
+pub fn value_of(families: &[ParsedFamily], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut want: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    want.sort();
+    series(families).get(&(name.to_string(), want)).copied()
 }
 
 /// Runs a command to completion, returning (exit code, stdout, stderr).
