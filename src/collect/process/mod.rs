@@ -264,6 +264,11 @@ struct Tracked {
     fd_limit: u64,
     fd_limit_read_at: f64,
     threads: HashMap<i32, ThreadTrack>,
+    /// `schedstat` (run time, times scheduled) at the last full read.
+    sched: Option<(u64, u64)>,
+    /// When `status` and `io` were last read, and the `VmSwap` read then.
+    status_at: f64,
+    swap: u64,
 }
 
 /// Per-thread-name aggregate of a group.
@@ -394,6 +399,10 @@ pub struct ProcessCollector {
     by_name: HashMap<String, u32>,
     users: Option<HashMap<u32, String>>,
     overflow_procs: u64,
+    /// SwapTotal > 0 in meminfo (rechecked every minute): idle processes' `VmSwap` can change.
+    host_has_swap: bool,
+    swap_checked_at: f64,
+    meminfo: PathBuf,
     // reusable buffers
     path: String,
     buf: String,
@@ -409,6 +418,9 @@ pub struct ProcessCollector {
 
 /// Re-read a process's fd limit this often (it changes only through `prlimit`).
 const FD_LIMIT_REFRESH_SECONDS: f64 = 60.0;
+
+/// On a host with swap, `status` (for `VmSwap`) of an idle process is re-read this often.
+const IDLE_STATUS_REFRESH_SECONDS: f64 = 60.0;
 
 /// Name of the group kernel threads are folded into.
 pub const KERNEL_GROUP: &str = "kernel";
@@ -463,6 +475,9 @@ impl ProcessCollector {
             by_name: HashMap::new(),
             users: None,
             overflow_procs: 0,
+            host_has_swap: true,
+            swap_checked_at: f64::NEG_INFINITY,
+            meminfo: host.proc("meminfo"),
             path: String::with_capacity(64),
             buf: String::with_capacity(4096),
             buf2: String::with_capacity(1024),
@@ -820,6 +835,17 @@ impl ProcessCollector {
     fn update(&mut self) -> Result<(), CollectError> {
         let now = (self.clock)();
         let first = *self.first_update_at.get_or_insert(now);
+        if now - self.swap_checked_at >= IDLE_STATUS_REFRESH_SECONDS {
+            self.swap_checked_at = now;
+            self.host_has_swap = match read_into(&self.meminfo, &mut self.buf) {
+                Ok(true) => self
+                    .buf
+                    .lines()
+                    .find_map(|l| l.strip_prefix("SwapTotal:"))
+                    .is_none_or(|v| v.trim().trim_end_matches("kB").trim() != "0"),
+                _ => true,
+            };
+        }
         self.pass += 1;
         let pass = self.pass;
         for g in self.groups.iter_mut().flatten() {
@@ -879,48 +905,102 @@ impl ProcessCollector {
             _ => None,
         };
         match member {
-            Some(Membership::Group(g)) => {
-                if !self.read(pid, None, "status", false)? {
-                    return Ok(());
-                }
-                let status = parse::parse_status(&self.buf).map_err(|e| path_err(self, e))?;
-                let refresh = self
-                    .procs
-                    .get(&pid)
-                    .is_some_and(|t| now - t.fd_limit_read_at >= FD_LIMIT_REFRESH_SECONDS);
-                if refresh
-                    && let Some(limit) = self.fd_limit(pid)?
-                    && let Some(t) = self.procs.get_mut(&pid)
-                {
-                    t.fd_limit = limit;
-                    t.fd_limit_read_at = now;
-                }
-                let mut threads = if self.threads {
-                    self.procs
-                        .get_mut(&pid)
-                        .map(|t| std::mem::take(&mut t.threads))
-                } else {
-                    None
-                };
-                let reading = self.reading(pid, &st, &status, threads.as_mut(), thread_out)?;
-                let Some(t) = self.procs.get_mut(&pid) else {
-                    return Ok(());
-                };
-                if let Some(th) = threads {
-                    t.threads = th;
-                }
-                let Some(r) = reading else { return Ok(()) };
-                let increase = r.counts.increase_since(&t.last);
-                t.last = r.counts;
-                let limit = t.fd_limit;
-                self.add_to_group(g, &st, &r, &increase, limit, thread_out);
-            }
+            Some(Membership::Group(g)) => self.visit_grouped(pid, g, &st, now, thread_out)?,
             Some(Membership::Ignored) if self.recheck => {
                 self.queue_new(pid, st, stat_comm(&self.buf))?
             }
             Some(_) => {}
             None => self.queue_new(pid, st, stat_comm(&self.buf))?,
         }
+        Ok(())
+    }
+
+    /// A process already in a group. A single-threaded process that has not been scheduled
+    /// since the last scrape (same `schedstat`) cannot have switched context or done I/O, so
+    /// only `stat` and the fd count are read for it; `status` is still re-read every
+    /// [`IDLE_STATUS_REFRESH_SECONDS`] when the host has swap, for `VmSwap`.
+    fn visit_grouped(
+        &mut self,
+        pid: i32,
+        g: u32,
+        st: &StatNums,
+        now: f64,
+        thread_out: &mut Vec<(String, Counts)>,
+    ) -> Result<(), CollectError> {
+        let refresh_limit = self
+            .procs
+            .get(&pid)
+            .is_some_and(|t| now - t.fd_limit_read_at >= FD_LIMIT_REFRESH_SECONDS);
+        if refresh_limit
+            && let Some(limit) = self.fd_limit(pid)?
+            && let Some(t) = self.procs.get_mut(&pid)
+        {
+            t.fd_limit = limit;
+            t.fd_limit_read_at = now;
+        }
+        let mut sched = None;
+        if st.num_threads == 1 && !self.smaps && self.read(pid, None, "schedstat", false)? {
+            sched = parse::parse_schedstat(&self.buf);
+            let idle = self.procs.get(&pid).is_some_and(|t| {
+                sched.is_some()
+                    && t.sched == sched
+                    && (!self.host_has_swap || now - t.status_at < IDLE_STATUS_REFRESH_SECONDS)
+            });
+            if idle {
+                let open_fds = self.open_fds(pid);
+                let Some(t) = self.procs.get(&pid) else {
+                    return Ok(());
+                };
+                let mut r = Reading {
+                    counts: Counts {
+                        utime: st.utime,
+                        stime: st.stime,
+                        majflt: st.majflt,
+                        minflt: st.minflt,
+                        ..t.last
+                    },
+                    swap: t.swap,
+                    open_fds,
+                    ..Reading::default()
+                };
+                r.states[state_index(st.state)] += 1;
+                let increase = r.counts.increase_since(&t.last);
+                let limit = t.fd_limit;
+                if let Some(t) = self.procs.get_mut(&pid) {
+                    t.last = r.counts;
+                }
+                thread_out.clear();
+                self.add_to_group(g, st, &r, &increase, limit, thread_out);
+                return Ok(());
+            }
+        }
+        if !self.read(pid, None, "status", false)? {
+            return Ok(());
+        }
+        let status =
+            parse::parse_status(&self.buf).map_err(|e| CollectError::parse(&self.path, e))?;
+        let mut threads = if self.threads {
+            self.procs
+                .get_mut(&pid)
+                .map(|t| std::mem::take(&mut t.threads))
+        } else {
+            None
+        };
+        let reading = self.reading(pid, st, &status, threads.as_mut(), thread_out)?;
+        let Some(t) = self.procs.get_mut(&pid) else {
+            return Ok(());
+        };
+        if let Some(th) = threads {
+            t.threads = th;
+        }
+        let Some(r) = reading else { return Ok(()) };
+        let increase = r.counts.increase_since(&t.last);
+        t.last = r.counts;
+        t.sched = sched;
+        t.status_at = now;
+        t.swap = status.vm_swap_bytes;
+        let limit = t.fd_limit;
+        self.add_to_group(g, st, &r, &increase, limit, thread_out);
         Ok(())
     }
 
@@ -1093,6 +1173,9 @@ impl ProcessCollector {
                 fd_limit: 0,
                 fd_limit_read_at: f64::NEG_INFINITY,
                 threads: HashMap::new(),
+                sched: None,
+                status_at: f64::NEG_INFINITY,
+                swap: 0,
             },
         );
     }

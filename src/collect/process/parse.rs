@@ -214,6 +214,16 @@ pub fn parse_smaps_rollup(text: &str) -> (u64, u64) {
     (pss, swap_pss)
 }
 
+/// `/proc/<pid>/schedstat` (Documentation/scheduler/sched-stats.rst): time spent on the CPU in
+/// nanoseconds and the number of times the task was scheduled in. Equal values at two moments
+/// mean the task did not run in between.
+pub fn parse_schedstat(text: &str) -> Option<(u64, u64)> {
+    let mut f = text.split_ascii_whitespace();
+    let run = f.next()?.parse().ok()?;
+    let pcount = f.nth(1)?.parse().ok()?;
+    Some((run, pcount))
+}
+
 /// The arguments of `/proc/<pid>/cmdline` (NUL-separated, trailing NULs dropped; empty for
 /// kernel threads and zombies), as process-exporter's procfs library splits them.
 pub fn cmdline_args(raw: &str) -> impl Iterator<Item = &str> + '_ {
@@ -348,6 +358,15 @@ mod tests {
             parse_status("Name:\tx\n"),
             Err(ParseError::new(0, "missing Uid"))
         );
+    }
+
+    #[test]
+    fn schedstat() {
+        assert_eq!(
+            parse_schedstat(fx!("25141/schedstat")),
+            Some((1_010_026, 1))
+        );
+        assert_eq!(parse_schedstat("1 2"), None);
     }
 
     #[test]

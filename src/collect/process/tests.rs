@@ -606,3 +606,60 @@ fn missing_proc_writes_only_empty_families() {
     let s = collect(&mut c);
     assert!(groups(&s).is_empty());
 }
+
+fn set_status_ctx(root: &Path, pid: &str, voluntary: u64) {
+    let path = root.join("proc").join(pid).join("status");
+    let text = std::fs::read_to_string(&path).expect("status");
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("voluntary_ctxt_switches:") {
+                format!("voluntary_ctxt_switches:\t{voluntary}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&path, out.join("\n") + "\n").expect("write");
+}
+
+/// A single-threaded process with the same `schedstat` as at the last scrape did not run:
+/// its `status` and `io` are not re-read (on a host with swap, `status` is re-read after a
+/// minute for `VmSwap`); once it ran, they are.
+#[test]
+fn idle_processes_skip_status_until_they_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&fixture(), dir.path());
+    let (mut c, time) = collector(&Config::default(), dir.path());
+    let fam = "namedprocess_namegroup_context_switches_total";
+    let bash = "ctxswitchtype=\"voluntary\",groupname=\"bash\"";
+    assert_eq!(v(&collect(&mut c), fam, bash), 2.0);
+    assert_eq!(v(&collect(&mut c), fam, bash), 2.0); // full read, schedstat remembered
+    // status changes behind an unchanged schedstat: not read (cannot happen on a real host)
+    set_status_ctx(dir.path(), "25138", 10);
+    *time.lock().expect("clock") = 1_030.0;
+    assert_eq!(v(&collect(&mut c), fam, bash), 2.0);
+    // a minute later, on a host with swap (no meminfo here: assumed), status is re-read
+    *time.lock().expect("clock") = 1_095.0;
+    assert_eq!(v(&collect(&mut c), fam, bash), 10.0);
+    // the process ran: schedstat changed, status is re-read
+    set_status_ctx(dir.path(), "25138", 15);
+    std::fs::write(
+        dir.path().join("proc/25138/schedstat"),
+        "500000 6759730 3\n",
+    )
+    .expect("write");
+    *time.lock().expect("clock") = 1_100.0;
+    assert_eq!(v(&collect(&mut c), fam, bash), 15.0);
+    // without swap, an idle process's status is not re-read even after a minute
+    std::fs::write(
+        dir.path().join("proc/meminfo"),
+        "MemTotal: 1 kB\nSwapTotal:       0 kB\n",
+    )
+    .expect("write");
+    *time.lock().expect("clock") = 1_200.0;
+    assert_eq!(v(&collect(&mut c), fam, bash), 15.0);
+    set_status_ctx(dir.path(), "25138", 20);
+    *time.lock().expect("clock") = 1_400.0;
+    assert_eq!(v(&collect(&mut c), fam, bash), 15.0);
+}
