@@ -405,8 +405,8 @@ pub struct ProcessCollector {
     meminfo: PathBuf,
     // reusable buffers
     path: String,
-    buf: String,
-    buf2: String,
+    buf: FileBuf,
+    buf2: FileBuf,
     scratch: String,
     name: String,
     dirbuf: Vec<MaybeUninit<u8>>,
@@ -479,8 +479,8 @@ impl ProcessCollector {
             swap_checked_at: f64::NEG_INFINITY,
             meminfo: host.proc("meminfo"),
             path: String::with_capacity(64),
-            buf: String::with_capacity(4096),
-            buf2: String::with_capacity(1024),
+            buf: FileBuf::new(),
+            buf2: FileBuf::new(),
             scratch: String::new(),
             name: String::new(),
             dirbuf,
@@ -527,10 +527,13 @@ impl ProcessCollector {
         } else {
             &mut self.buf
         };
-        match read_into(std::path::Path::new(&self.path), buf) {
+        match buf.read(&self.path) {
             Ok(found) => Ok(found),
-            Err(e) if e.source.kind() == std::io::ErrorKind::PermissionDenied => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(false),
+            Err(e) => Err(CollectError::Io(crate::host::HostError {
+                path: PathBuf::from(&self.path),
+                source: e,
+            })),
         }
     }
 
@@ -671,13 +674,13 @@ impl ProcessCollector {
         if self.read(pid, None, "io", false)? {
             // Unreadable io (another user's process without CAP_SYS_PTRACE) counts as 0, as
             // process-exporter does.
-            if let Ok((rd, wr)) = parse::parse_io(&self.buf) {
+            if let Ok((rd, wr)) = parse::parse_io(self.buf.text()) {
                 r.counts.read_bytes = rd;
                 r.counts.write_bytes = wr;
             }
         }
         if self.smaps && self.read(pid, None, "smaps_rollup", false)? {
-            (r.pss, r.swap_pss) = parse::parse_smaps_rollup(&self.buf);
+            (r.pss, r.swap_pss) = parse::parse_smaps_rollup(self.buf.text());
         }
         r.open_fds = self.open_fds(pid);
         if st.num_threads > 1 {
@@ -708,14 +711,14 @@ impl ProcessCollector {
                 if !self.read(pid, Some(tid), "status", false)? {
                     continue;
                 }
-                let Ok(ts) = parse::parse_status(&self.buf) else {
+                let Ok(ts) = parse::parse_status(self.buf.text()) else {
                     continue;
                 };
                 if let Some(track) = threads.as_deref_mut() {
                     if !self.read(pid, Some(tid), "stat", true)? {
                         continue;
                     }
-                    let Ok(tst) = parse::parse_stat(&self.buf2) else {
+                    let Ok(tst) = parse::parse_stat(self.buf2.text()) else {
                         continue;
                     };
                     let mut c = Counts {
@@ -729,7 +732,7 @@ impl ProcessCollector {
                     };
                     let name = tst.comm.to_string();
                     if self.read(pid, Some(tid), "io", false)?
-                        && let Ok((rd, wr)) = parse::parse_io(&self.buf)
+                        && let Ok((rd, wr)) = parse::parse_io(self.buf.text())
                     {
                         c.read_bytes = rd;
                         c.write_bytes = wr;
@@ -828,7 +831,7 @@ impl ProcessCollector {
         if !self.read(pid, None, "limits", false)? {
             return Ok(None);
         }
-        Ok(parse::parse_limits_open_files(&self.buf).ok())
+        Ok(parse::parse_limits_open_files(self.buf.text()).ok())
     }
 
     /// One collection pass: updates processes and groups.
@@ -837,9 +840,10 @@ impl ProcessCollector {
         let first = *self.first_update_at.get_or_insert(now);
         if now - self.swap_checked_at >= IDLE_STATUS_REFRESH_SECONDS {
             self.swap_checked_at = now;
-            self.host_has_swap = match read_into(&self.meminfo, &mut self.buf) {
+            self.host_has_swap = match self.buf.read(&self.meminfo.to_string_lossy()) {
                 Ok(true) => self
                     .buf
+                    .text()
                     .lines()
                     .find_map(|l| l.strip_prefix("SwapTotal:"))
                     .is_none_or(|v| v.trim().trim_end_matches("kB").trim() != "0"),
@@ -895,7 +899,7 @@ impl ProcessCollector {
             return Ok(());
         }
         let path_err = |s: &Self, e: ParseError| CollectError::parse(&s.path, e);
-        let stat = parse::parse_stat(&self.buf).map_err(|e| path_err(self, e))?;
+        let stat = parse::parse_stat(self.buf.text()).map_err(|e| path_err(self, e))?;
         let st = StatNums::from(&stat);
         let member = match self.procs.get_mut(&pid) {
             Some(t) if t.starttime == st.starttime => {
@@ -907,10 +911,10 @@ impl ProcessCollector {
         match member {
             Some(Membership::Group(g)) => self.visit_grouped(pid, g, &st, now, thread_out)?,
             Some(Membership::Ignored) if self.recheck => {
-                self.queue_new(pid, st, stat_comm(&self.buf))?
+                self.queue_new(pid, st, stat_comm(self.buf.text()))?
             }
             Some(_) => {}
-            None => self.queue_new(pid, st, stat_comm(&self.buf))?,
+            None => self.queue_new(pid, st, stat_comm(self.buf.text()))?,
         }
         Ok(())
     }
@@ -940,7 +944,7 @@ impl ProcessCollector {
         }
         let mut sched = None;
         if st.num_threads == 1 && !self.smaps && self.read(pid, None, "schedstat", false)? {
-            sched = parse::parse_schedstat(&self.buf);
+            sched = parse::parse_schedstat(self.buf.text());
             let idle = self.procs.get(&pid).is_some_and(|t| {
                 sched.is_some()
                     && t.sched == sched
@@ -978,7 +982,7 @@ impl ProcessCollector {
             return Ok(());
         }
         let status =
-            parse::parse_status(&self.buf).map_err(|e| CollectError::parse(&self.path, e))?;
+            parse::parse_status(self.buf.text()).map_err(|e| CollectError::parse(&self.path, e))?;
         let mut threads = if self.threads {
             self.procs
                 .get_mut(&pid)
@@ -1009,12 +1013,12 @@ impl ProcessCollector {
             return Ok(());
         }
         let status =
-            parse::parse_status(&self.buf).map_err(|e| CollectError::parse(&self.path, e))?;
+            parse::parse_status(self.buf.text()).map_err(|e| CollectError::parse(&self.path, e))?;
         let cmdline = if self.matcher_needs_cmdline() {
             if !self.read(pid, None, "cmdline", false)? {
                 return Ok(());
             }
-            self.buf.clone()
+            self.buf.text().to_string()
         } else {
             String::new()
         };
@@ -1559,6 +1563,64 @@ impl ProcessCollector {
                 }
             }
         }
+    }
+}
+
+/// A reusable read buffer for small procfs files. `std::fs::File::read_to_string` asks for the
+/// file size first (`statx` + `lseek`), which procfs files do not have; this reads directly.
+#[derive(Debug)]
+struct FileBuf {
+    data: Vec<u8>,
+    len: usize,
+}
+
+impl FileBuf {
+    fn new() -> Self {
+        Self {
+            data: vec![0; 8192],
+            len: 0,
+        }
+    }
+
+    /// Reads the whole file; `Ok(false)` when it is missing or its process is gone.
+    fn read(&mut self, path: &str) -> std::io::Result<bool> {
+        use rustix::fs::{Mode, OFlags};
+        self.len = 0;
+        let fd = match rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let e = std::io::Error::from(e);
+                return if is_missing(&e) { Ok(false) } else { Err(e) };
+            }
+        };
+        loop {
+            if self.len == self.data.len() {
+                self.data.resize(self.data.len() * 2, 0);
+            }
+            match rustix::io::read(&fd, &mut self.data[self.len..]) {
+                Ok(0) => break,
+                Ok(n) => self.len += n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => {
+                    let e = std::io::Error::from(e);
+                    self.len = 0;
+                    return if is_missing(&e) { Ok(false) } else { Err(e) };
+                }
+            }
+        }
+        // comm and cmdline may hold any bytes: keep the text valid UTF-8
+        while let Err(e) = std::str::from_utf8(&self.data[..self.len]) {
+            let bad = e.valid_up_to();
+            let n = e.error_len().unwrap_or(self.len - bad);
+            for b in &mut self.data[bad..bad + n] {
+                *b = b'?';
+            }
+        }
+        Ok(true)
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.data[..self.len]).unwrap_or_default()
     }
 }
 

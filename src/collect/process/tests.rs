@@ -663,3 +663,22 @@ fn idle_processes_skip_status_until_they_run() {
     *time.lock().expect("clock") = 1_400.0;
     assert_eq!(v(&collect(&mut c), fam, bash), 15.0);
 }
+
+#[test]
+fn file_buffer_reads_large_and_non_utf8_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("f");
+    std::fs::write(&p, [b'(', b'a', 0xff, b'b', b')']).expect("write");
+    let mut b = FileBuf::new();
+    assert!(b.read(&p.to_string_lossy()).expect("read"));
+    assert_eq!(b.text(), "(a?b)");
+    let big = "x".repeat(20_000);
+    std::fs::write(&p, &big).expect("write");
+    assert!(b.read(&p.to_string_lossy()).expect("read"));
+    assert_eq!(b.text().len(), 20_000);
+    assert!(
+        !b.read(&dir.path().join("nope").to_string_lossy())
+            .expect("missing")
+    );
+    assert_eq!(b.text(), "");
+}
