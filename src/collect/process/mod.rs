@@ -1597,8 +1597,16 @@ impl FileBuf {
             if self.len == self.data.len() {
                 self.data.resize(self.data.len() * 2, 0);
             }
+            let room = self.data.len() - self.len;
             match rustix::io::read(&fd, &mut self.data[self.len..]) {
                 Ok(0) => break,
+                // procfs seq_files (stat, status, io, schedstat, limits, meminfo...) return
+                // everything that fits in one read: a short read is the end, no need for the
+                // extra read that returns 0. (cmdline is not a seq_file: read to the end.)
+                Ok(n) if n < room && !path.ends_with("cmdline") => {
+                    self.len += n;
+                    break;
+                }
                 Ok(n) => self.len += n,
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => {
