@@ -26,6 +26,7 @@ pub mod parse;
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -269,6 +270,9 @@ struct Tracked {
     /// When `status` and `io` were last read, and the `VmSwap` read then.
     status_at: f64,
     swap: u64,
+    /// `stat` and `schedstat` kept open (see [`ProcessCollector::fd_budget`]).
+    stat_fd: Option<OwnedFd>,
+    sched_fd: Option<OwnedFd>,
 }
 
 /// Per-thread-name aggregate of a group.
@@ -403,6 +407,13 @@ pub struct ProcessCollector {
     host_has_swap: bool,
     swap_checked_at: f64,
     meminfo: PathBuf,
+    /// How many `/proc/<pid>/{stat,schedstat}` files may stay open between scrapes: reading an
+    /// open procfs file again from offset 0 regenerates it, one `pread` instead of
+    /// open + read + close, and fails with `ESRCH` once that very process is gone (PID reuse
+    /// cannot fool it). Each open file pins about 4 KiB of kernel memory (its seq_file buffer),
+    /// so the budget is bounded by the fd limit and a fixed cap.
+    fd_budget: usize,
+    fds_open: usize,
     // reusable buffers
     path: String,
     buf: FileBuf,
@@ -418,6 +429,17 @@ pub struct ProcessCollector {
 
 /// Re-read a process's fd limit this often (it changes only through `prlimit`).
 const FD_LIMIT_REFRESH_SECONDS: f64 = 60.0;
+
+/// At most this many kept-open procfs files (about 4 KiB of kernel memory each).
+const MAX_KEPT_FDS: usize = 8192;
+
+fn fd_budget() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    // leave room for connections, other collectors and files being read
+    (soft.saturating_sub(512) / 2).min(MAX_KEPT_FDS as u64) as usize
+}
 
 /// On a host with swap, `status` (for `VmSwap`) of an idle process is re-read this often.
 const IDLE_STATUS_REFRESH_SECONDS: f64 = 60.0;
@@ -478,6 +500,8 @@ impl ProcessCollector {
             host_has_swap: true,
             swap_checked_at: f64::NEG_INFINITY,
             meminfo: host.proc("meminfo"),
+            fd_budget: fd_budget(),
+            fds_open: 0,
             path: String::with_capacity(64),
             buf: FileBuf::new(),
             buf2: FileBuf::new(),
@@ -879,6 +903,11 @@ impl ProcessCollector {
             first_err.get_or_insert(e);
         }
         self.procs.retain(|_, t| t.pass == pass);
+        self.fds_open = self
+            .procs
+            .values()
+            .map(|t| usize::from(t.stat_fd.is_some()) + usize::from(t.sched_fd.is_some()))
+            .sum();
         self.finish_groups(now);
         match first_err {
             Some(e) => Err(e),
@@ -895,9 +924,33 @@ impl ProcessCollector {
         pass: u64,
         thread_out: &mut Vec<(String, Counts)>,
     ) -> Result<(), CollectError> {
-        if !self.read(pid, None, "stat", false)? {
-            return Ok(());
+        let mut have = false;
+        if let Some(t) = self.procs.get_mut(&pid)
+            && let Some(fd) = &t.stat_fd
+        {
+            have = self.buf.pread(fd).unwrap_or(false);
+            if !have {
+                // that process is gone (ESRCH); the PID may be a new one's
+                t.stat_fd = None;
+                t.sched_fd = None;
+            }
         }
+        if !have {
+            self.set_path(pid, None, "stat");
+            let Some(fd) = self.open_kept(pid, "stat")? else {
+                return Ok(());
+            };
+            if !self.buf.pread(&fd).unwrap_or(false) {
+                return Ok(());
+            }
+            if let Some(t) = self.procs.get_mut(&pid)
+                && self.fds_open < self.fd_budget
+            {
+                t.stat_fd = Some(fd);
+                self.fds_open += 1;
+            }
+        }
+        self.set_path(pid, None, "stat");
         let path_err = |s: &Self, e: ParseError| CollectError::parse(&s.path, e);
         let stat = parse::parse_stat(self.buf.text()).map_err(|e| path_err(self, e))?;
         let st = StatNums::from(&stat);
@@ -917,6 +970,55 @@ impl ProcessCollector {
             None => self.queue_new(pid, st, stat_comm(self.buf.text()))?,
         }
         Ok(())
+    }
+
+    /// Opens `<proc>/<pid>/<file>`; `None` when the process is gone.
+    fn open_kept(&mut self, pid: i32, file: &str) -> Result<Option<OwnedFd>, CollectError> {
+        use rustix::fs::{Mode, OFlags};
+        self.set_path(pid, None, file);
+        match rustix::fs::open(
+            self.path.as_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(e) => {
+                let e = std::io::Error::from(e);
+                if is_missing(&e) || e.kind() == std::io::ErrorKind::PermissionDenied {
+                    Ok(None)
+                } else {
+                    Err(CollectError::Io(crate::host::HostError {
+                        path: PathBuf::from(&self.path),
+                        source: e,
+                    }))
+                }
+            }
+        }
+    }
+
+    /// Reads `schedstat` of a known process into `buf`, through a kept-open file when possible.
+    fn read_sched(&mut self, pid: i32) -> Result<bool, CollectError> {
+        if let Some(t) = self.procs.get_mut(&pid)
+            && let Some(fd) = &t.sched_fd
+        {
+            if self.buf.pread(fd).unwrap_or(false) {
+                return Ok(true);
+            }
+            t.sched_fd = None;
+        }
+        let Some(fd) = self.open_kept(pid, "schedstat")? else {
+            return Ok(false);
+        };
+        if !self.buf.pread(&fd).unwrap_or(false) {
+            return Ok(false);
+        }
+        if let Some(t) = self.procs.get_mut(&pid)
+            && self.fds_open < self.fd_budget
+        {
+            t.sched_fd = Some(fd);
+            self.fds_open += 1;
+        }
+        Ok(true)
     }
 
     /// A process already in a group. A single-threaded process that has not been scheduled
@@ -943,7 +1045,7 @@ impl ProcessCollector {
             t.fd_limit_read_at = now;
         }
         let mut sched = None;
-        if st.num_threads == 1 && !self.smaps && self.read(pid, None, "schedstat", false)? {
+        if st.num_threads == 1 && !self.smaps && self.read_sched(pid)? {
             sched = parse::parse_schedstat(self.buf.text());
             let idle = self.procs.get(&pid).is_some_and(|t| {
                 sched.is_some()
@@ -1180,6 +1282,8 @@ impl ProcessCollector {
                 sched: None,
                 status_at: f64::NEG_INFINITY,
                 swap: 0,
+                stat_fd: None,
+                sched_fd: None,
             },
         );
     }
@@ -1274,6 +1378,16 @@ impl ProcessCollector {
                 .map(|g| g.name.as_str())
                 .cmp(&get(b).map(|g| g.name.as_str()))
         });
+        sink.gauge(
+            "sonde_process_overflow_procs",
+            "Processes not reported because collectors.process.max_groups groups exist.",
+            self.overflow_procs as f64,
+        );
+        if order.is_empty() {
+            // no group yet: no family (as process-exporter, whose families have no samples)
+            self.order = order;
+            return;
+        }
         let ticks = self.ticks;
         let each = |sink: &mut Sink,
                     name: &str,
@@ -1455,11 +1569,6 @@ impl ProcessCollector {
         if self.threads {
             self.write_threads(sink, &order);
         }
-        sink.gauge(
-            "sonde_process_overflow_procs",
-            "Processes not reported because collectors.process.max_groups groups exist.",
-            self.overflow_procs as f64,
-        );
         self.order = order;
     }
 
@@ -1617,6 +1726,42 @@ impl FileBuf {
             }
         }
         // comm and cmdline may hold any bytes: keep the text valid UTF-8
+        self.sanitize();
+        Ok(true)
+    }
+
+    /// Reads an open procfs file again from offset 0 (a seq_file regenerates its content);
+    /// `Ok(false)` once its process is gone.
+    fn pread(&mut self, fd: &OwnedFd) -> std::io::Result<bool> {
+        self.len = 0;
+        loop {
+            if self.len == self.data.len() {
+                self.data.resize(self.data.len() * 2, 0);
+            }
+            let room = self.data.len() - self.len;
+            match rustix::io::pread(fd, &mut self.data[self.len..], self.len as u64) {
+                Ok(0) => break,
+                Ok(n) if n < room => {
+                    self.len += n;
+                    break;
+                }
+                Ok(n) => self.len += n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => {
+                    let e = std::io::Error::from(e);
+                    self.len = 0;
+                    return if is_missing(&e) { Ok(false) } else { Err(e) };
+                }
+            }
+        }
+        if self.len == 0 {
+            return Ok(false);
+        }
+        self.sanitize();
+        Ok(true)
+    }
+
+    fn sanitize(&mut self) {
         while let Err(e) = std::str::from_utf8(&self.data[..self.len]) {
             let bad = e.valid_up_to();
             let n = e.error_len().unwrap_or(self.len - bad);
@@ -1624,7 +1769,6 @@ impl FileBuf {
                 *b = b'?';
             }
         }
-        Ok(true)
     }
 
     fn text(&self) -> &str {

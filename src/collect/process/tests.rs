@@ -29,6 +29,9 @@ fn collector(cfg: &Config, root: &Path) -> (ProcessCollector, Time) {
         Box::new(move || t.lock().map_or(0.0, |v| *v)),
     );
     c.count_from_boot();
+    // Files of a recorded tree stay readable through an open descriptor after the test deletes
+    // them (a real procfs file answers ESRCH): read by path here; kept files are tested live.
+    c.fd_budget = 0;
     (c, time)
 }
 
@@ -604,7 +607,8 @@ fn missing_proc_writes_only_empty_families() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut c, _) = collector(&Config::default(), dir.path());
     let s = collect(&mut c);
-    assert!(groups(&s).is_empty());
+    let names: Vec<&str> = s.families().map(|f| f.name()).collect();
+    assert_eq!(names, ["sonde_process_overflow_procs"]);
 }
 
 fn set_status_ctx(root: &Path, pid: &str, voluntary: u64) {
@@ -681,4 +685,39 @@ fn file_buffer_reads_large_and_non_utf8_files() {
             .expect("missing")
     );
     assert_eq!(b.text(), "");
+}
+
+/// On the live `/proc`: `stat` and `schedstat` of grouped processes stay open between scrapes;
+/// when the process exits and is reaped, the kept files answer ESRCH and the process leaves its
+/// group.
+#[test]
+fn kept_files_on_the_live_proc() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let comm = format!("pgu-{}", std::process::id() % 100_000);
+    let link = dir.path().join(&comm);
+    std::os::unix::fs::symlink("/bin/sleep", &link).expect("symlink");
+    let mut child = std::process::Command::new(&link)
+        .arg("60")
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut c = ProcessCollector::new(
+        &Config::default(),
+        &HostRoot::default(),
+        Box::new(wall_clock),
+    );
+    assert!(c.fd_budget > 0);
+    let s = collect(&mut c);
+    assert_eq!(v(&s, "namedprocess_namegroup_num_procs", &g(&comm)), 1.0);
+    let s = collect(&mut c); // second sighting: files kept
+    assert_eq!(v(&s, "namedprocess_namegroup_num_procs", &g(&comm)), 1.0);
+    let pid = child.id() as i32;
+    let kept = c.procs.get(&pid).expect("tracked");
+    assert!(kept.stat_fd.is_some() && kept.sched_fd.is_some());
+    assert!(c.fds_open >= 2);
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let s = collect(&mut c);
+    assert_eq!(v(&s, "namedprocess_namegroup_num_procs", &g(&comm)), 0.0);
+    assert!(!c.procs.contains_key(&pid) || c.procs[&pid].stat_fd.is_none());
 }
