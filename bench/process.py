@@ -140,6 +140,10 @@ def main():
         wait_up(pe_port)
         wait_up(so_port)
         time.sleep(1.0)
+        # groups compared at one moment: process-exporter before and after sonde
+        pe_before = groups(get(pe_port)[1])
+        so_now = groups(get(so_port)[1])
+        pe_after = groups(get(pe_port)[1])
         pe = measure("process-exporter", daemons[0], pe_port, a.scrapes)
         so = measure("sonde", daemons[1], so_port, a.scrapes)
     finally:
@@ -169,10 +173,15 @@ def main():
         x, y = pe[key] / div, so[key] / div
         ratio = y / x if x else float("nan")
         print(f"| {label} | {fmt.format(x)} | {fmt.format(y)} | {ratio:.2f} |")
-    only_pe = sorted(pe["live_groups"] - so["live_groups"])
-    only_so = sorted(so["live_groups"] - pe["live_groups"])
-    same = "yes" if not only_pe and not only_so else f"no (only process-exporter: {only_pe}; only sonde: {only_so})"
-    print(f"\nSame non-empty groups: {same} ({len(pe['live_groups'])} groups)")
+    # a group counts when its process count did not change around sonde's scrape
+    stable = {k for k, v in pe_before.items() if v > 0 and pe_after.get(k) == v}
+    unstable = {k for k in set(pe_before) | set(pe_after) if k not in stable}
+    mine = {k for k, v in so_now.items() if v > 0} - unstable
+    only_pe = sorted(k for k in stable if so_now.get(k) != pe_before[k])
+    only_so = sorted(mine - stable)
+    same = "yes" if not only_pe and not only_so else f"no (differ: {only_pe}; only sonde: {only_so})"
+    print(f"\nSame non-empty groups with the same num_procs: {same} ({len(stable)} groups stable "
+          f"during the comparison; {len(unstable)} transient groups left out)")
 
 
 if __name__ == "__main__":

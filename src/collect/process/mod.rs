@@ -15,11 +15,14 @@
 //!   counts the process plus each of its threads (both as process-exporter computes them);
 //! - groups whose processes are all gone keep reporting their counters (gauges 0).
 //!
-//! Cost: per scrape, one `readdir` of `/proc` and one `stat` read per process; for processes in
-//! a group also `status`, `io`, the open fd count (the size of `fd/`, which procfs reports on
-//! Linux >= 6.2, else a `readdir`) and, per thread of a multi-threaded process, its `status`.
-//! The identity, the match result and the fd limit are cached per process, so `cmdline`,
-//! `limits` and `/etc/passwd` are read once per process, not per scrape.
+//! Cost: per scrape, one `readdir` of `/proc` and one read of `stat` per process. For a process
+//! in a group, also `schedstat`: a single-threaded process that has not run since the last
+//! scrape cannot have switched context, done I/O or changed its fds, so nothing else is read
+//! for it; otherwise `status`, `io`, the open fd count (the size of `fd/`, which procfs reports
+//! on Linux >= 6.2, else a `readdir`) and, per thread of a multi-threaded process, its
+//! `status`. `stat` and `schedstat` stay open between scrapes (one `pread` each). The
+//! identity, the match result and the fd limit are cached per process, so `cmdline`, `limits`
+//! and `/etc/passwd` are read once per process, not per scrape.
 
 pub mod matcher;
 pub mod parse;
@@ -270,6 +273,8 @@ struct Tracked {
     /// When `status` and `io` were last read, and the `VmSwap` read then.
     status_at: f64,
     swap: u64,
+    /// Open fds at the last full read (an idle single-threaded process cannot change them).
+    open_fds: i64,
     /// `stat` and `schedstat` kept open (see [`ProcessCollector::fd_budget`]).
     stat_fd: Option<OwnedFd>,
     sched_fd: Option<OwnedFd>,
@@ -1022,8 +1027,8 @@ impl ProcessCollector {
     }
 
     /// A process already in a group. A single-threaded process that has not been scheduled
-    /// since the last scrape (same `schedstat`) cannot have switched context or done I/O, so
-    /// only `stat` and the fd count are read for it; `status` is still re-read every
+    /// since the last scrape (same `schedstat`) cannot have switched context, done I/O or
+    /// opened or closed a file, so only its `stat` is read; `status` is still re-read every
     /// [`IDLE_STATUS_REFRESH_SECONDS`] when the host has swap, for `VmSwap`.
     fn visit_grouped(
         &mut self,
@@ -1053,7 +1058,6 @@ impl ProcessCollector {
                     && (!self.host_has_swap || now - t.status_at < IDLE_STATUS_REFRESH_SECONDS)
             });
             if idle {
-                let open_fds = self.open_fds(pid);
                 let Some(t) = self.procs.get(&pid) else {
                     return Ok(());
                 };
@@ -1066,7 +1070,7 @@ impl ProcessCollector {
                         ..t.last
                     },
                     swap: t.swap,
-                    open_fds,
+                    open_fds: t.open_fds,
                     ..Reading::default()
                 };
                 r.states[state_index(st.state)] += 1;
@@ -1105,6 +1109,7 @@ impl ProcessCollector {
         t.sched = sched;
         t.status_at = now;
         t.swap = status.vm_swap_bytes;
+        t.open_fds = r.open_fds;
         let limit = t.fd_limit;
         self.add_to_group(g, st, &r, &increase, limit, thread_out);
         Ok(())
@@ -1282,6 +1287,7 @@ impl ProcessCollector {
                 sched: None,
                 status_at: f64::NEG_INFINITY,
                 swap: 0,
+                open_fds: -1,
                 stat_fd: None,
                 sched_fd: None,
             },

@@ -639,13 +639,25 @@ fn idle_processes_skip_status_until_they_run() {
     let bash = "ctxswitchtype=\"voluntary\",groupname=\"bash\"";
     assert_eq!(v(&collect(&mut c), fam, bash), 2.0);
     assert_eq!(v(&collect(&mut c), fam, bash), 2.0); // full read, schedstat remembered
-    // status changes behind an unchanged schedstat: not read (cannot happen on a real host)
+    // status and fds change behind an unchanged schedstat: not read (cannot happen on a real
+    // host: the process did not run)
     set_status_ctx(dir.path(), "25138", 10);
+    std::fs::write(dir.path().join("proc/25138/fd/9"), "").expect("fd");
     *time.lock().expect("clock") = 1_030.0;
-    assert_eq!(v(&collect(&mut c), fam, bash), 2.0);
+    let s = collect(&mut c);
+    assert_eq!(v(&s, fam, bash), 2.0);
+    assert_eq!(
+        v(&s, "namedprocess_namegroup_open_filedesc", &g("bash")),
+        5.0
+    );
     // a minute later, on a host with swap (no meminfo here: assumed), status is re-read
     *time.lock().expect("clock") = 1_095.0;
-    assert_eq!(v(&collect(&mut c), fam, bash), 10.0);
+    let s = collect(&mut c);
+    assert_eq!(v(&s, fam, bash), 10.0);
+    assert_eq!(
+        v(&s, "namedprocess_namegroup_open_filedesc", &g("bash")),
+        6.0
+    );
     // the process ran: schedstat changed, status is re-read
     set_status_ctx(dir.path(), "25138", 15);
     std::fs::write(
