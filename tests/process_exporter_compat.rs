@@ -60,6 +60,11 @@ fn procs(g: &Groups, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The comm names of the helper processes of the test using `port` (tests run in parallel).
+fn names(port: u16) -> (String, String) {
+    (format!("pg{port}-sleep"), format!("pg{port}-thr"))
+}
+
 struct Kill(Vec<Child>);
 
 impl Drop for Kill {
@@ -71,11 +76,13 @@ impl Drop for Kill {
     }
 }
 
-#[test]
-fn live_host_matches_process_exporter() {
+/// Starts the helper processes, process-exporter and sonde (same rules; `threads` switches both
+/// to per-thread families). Returns everything that must stay alive.
+fn start_pair(threads: bool, pe_port: u16) -> (tempfile::TempDir, Kill, Daemon, Daemon) {
+    let (sleeper, threaded) = names(pe_port);
     let dir = tempfile::tempdir().expect("tempdir");
     // Helpers under their own comm, so their groups are stable and ours alone.
-    let sleep_link = dir.path().join("pgc-sleeper");
+    let sleep_link = dir.path().join(&sleeper);
     std::os::unix::fs::symlink("/bin/sleep", &sleep_link).expect("symlink sleep");
     // the interpreter itself, not a wrapper script (pyenv shims exec it under its own name)
     let py = Command::new("python3")
@@ -83,7 +90,7 @@ fn live_host_matches_process_exporter() {
         .output()
         .expect("python3");
     let py_path = String::from_utf8_lossy(&py.stdout).trim().to_string();
-    let py_link = dir.path().join("pgc-threads");
+    let py_link = dir.path().join(&threaded);
     std::os::unix::fs::symlink(&py_path, &py_link).expect("symlink python3");
     let mut helpers = Kill(Vec::new());
     for _ in 0..3 {
@@ -119,7 +126,7 @@ fn live_host_matches_process_exporter() {
     std::fs::write(
         &sonde_cfg,
         format!(
-            "scrape:\n  min_interval_seconds: 0\ncollectors:\n  process:\n    config_file: {}\n    kernel_threads: include\n",
+            "scrape:\n  min_interval_seconds: 0\ncollectors:\n  process:\n    config_file: {}\n    kernel_threads: include\n    threads: {threads}\n",
             pe_cfg.display()
         ),
     )
@@ -128,12 +135,12 @@ fn live_host_matches_process_exporter() {
     let pe = start_on_port(
         "prometheus-process-exporter",
         &[
-            format!("-web.listen-address=127.0.0.1:{PE_PORT}"),
+            format!("-web.listen-address=127.0.0.1:{pe_port}"),
             format!("-config.path={}", pe_cfg.display()),
-            "-threads=false".into(),
+            format!("-threads={threads}"),
             "-gather-smaps=false".into(),
         ],
-        PE_PORT,
+        pe_port,
         "/metrics",
     );
     let cfg_arg = sonde_cfg.display().to_string();
@@ -144,7 +151,13 @@ fn live_host_matches_process_exporter() {
         "--collector.process",
     ]);
     std::thread::sleep(Duration::from_millis(500));
+    (dir, helpers, pe, sonde)
+}
 
+#[test]
+fn live_host_matches_process_exporter() {
+    let (_dir, helpers, pe, sonde) = start_pair(false, PE_PORT);
+    let (sleeper, threaded) = names(PE_PORT);
     let p1f = scrape(pe.addr);
     let s1f = scrape(sonde.addr);
     let p2f = scrape(pe.addr);
@@ -211,7 +224,7 @@ fn live_host_matches_process_exporter() {
         }
     }
     // Gauges of the test's own processes are equal.
-    for name in ["pgc-sleeper", "pgc-threads"] {
+    for name in [sleeper.as_str(), threaded.as_str()] {
         let (Some(mine), Some(theirs)) = (s2.get(name), p4.get(name)) else {
             problems.push(format!("{name}: group missing"));
             continue;
@@ -223,14 +236,14 @@ fn live_host_matches_process_exporter() {
                 .sum()
         };
         // the process plus each of its threads, whatever state they are in at the moment
-        let expected_states = if name == "pgc-threads" { 4.0 } else { 3.0 };
+        let expected_states = if name == threaded { 4.0 } else { 3.0 };
         assert_eq!(
             (states(mine), states(theirs)),
             (expected_states, expected_states)
         );
         for (series, v) in theirs {
             // the worker threads wake every 10 ms: which state they are in is a race
-            if series.contains("_total") || (name == "pgc-threads" && series.contains("_states")) {
+            if series.contains("_total") || (name == threaded && series.contains("_states")) {
                 continue;
             }
             if mine.get(series) != Some(v) {
@@ -241,9 +254,9 @@ fn live_host_matches_process_exporter() {
             }
         }
     }
-    assert_eq!(procs(&s2, "pgc-sleeper"), 3.0);
+    assert_eq!(procs(&s2, &sleeper), 3.0);
     assert_eq!(
-        s2["pgc-threads"].get("namedprocess_namegroup_num_threads{}"),
+        s2[&threaded].get("namedprocess_namegroup_num_threads{}"),
         Some(&3.0)
     );
     assert!(compared >= 4, "only {compared} stable groups compared");
@@ -253,5 +266,44 @@ fn live_host_matches_process_exporter() {
         problems.len(),
         problems.join("\n")
     );
+    drop(helpers);
+}
+
+/// With per-thread families on both sides (`threads: true`, `-threads=true`): the test's
+/// three-thread process reports one thread name with three threads, and its per-thread counters
+/// increase within process-exporter's bounds.
+#[test]
+fn live_threads_families_match_process_exporter() {
+    let (_dir, helpers, pe, sonde) = start_pair(true, PE_PORT + 1);
+    let p1 = by_group(&scrape(pe.addr));
+    let s1 = by_group(&scrape(sonde.addr));
+    let p2 = by_group(&scrape(pe.addr));
+    std::thread::sleep(Duration::from_millis(1500));
+    let p3 = by_group(&scrape(pe.addr));
+    let s2 = by_group(&scrape(sonde.addr));
+    let p4 = by_group(&scrape(pe.addr));
+    let (_, threaded) = names(PE_PORT + 1);
+    let name = threaded.as_str();
+    let count = format!("namedprocess_namegroup_thread_count{{threadname={name}}}");
+    assert_eq!(s2[name].get(&count), Some(&3.0));
+    assert_eq!(p4[name].get(&count), Some(&3.0));
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for (series, &v1) in s1[name]
+        .iter()
+        .filter(|(k, _)| k.contains("_thread_") && k.contains("_total"))
+    {
+        let get = |g: &Groups| g[name].get(series).copied().unwrap_or(f64::NAN);
+        let (a1, a2, a3, a4, v2) = (get(&p1), get(&p2), get(&p3), get(&p4), get(&s2));
+        let (lo, mine, hi) = (a3 - a2, v2 - v1, a4 - a1);
+        checked += 1;
+        if !(mine >= lo - 1e-6 && mine <= hi + 1e-6) {
+            problems.push(format!(
+                "{series}: increased by {mine}, process-exporter by {lo}..{hi}"
+            ));
+        }
+    }
+    assert!(checked >= 8, "only {checked} thread counters");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
     drop(helpers);
 }
