@@ -89,13 +89,11 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-def measure(name, proc, port, n):
+def measure(name, proc, port, n, text):
+    """`text`: a scrape taken at the same moment as the other exporter's, for the counts."""
     r = {"name": name, "rss_idle": rss_bytes(proc.pid)}
-    _, text = get(port)
     r["series"] = sum(1 for l in text.splitlines() if l.startswith("namedprocess_namegroup_"))
-    g = groups(text)
-    r["groups"] = len(g)
-    r["live_groups"] = {k for k, v in g.items() if v > 0}
+    r["groups"] = len(groups(text))
     c0 = cpu_seconds(proc.pid)
     lat = scrape_loop(port, n)
     c1 = cpu_seconds(proc.pid)
@@ -141,11 +139,11 @@ def main():
         wait_up(so_port)
         time.sleep(1.0)
         # groups compared at one moment: process-exporter before and after sonde
-        pe_before = groups(get(pe_port)[1])
-        so_now = groups(get(so_port)[1])
-        pe_after = groups(get(pe_port)[1])
-        pe = measure("process-exporter", daemons[0], pe_port, a.scrapes)
-        so = measure("sonde", daemons[1], so_port, a.scrapes)
+        pe_text = get(pe_port)[1]
+        so_text = get(so_port)[1]
+        pe_before, so_now, pe_after = groups(pe_text), groups(so_text), groups(get(pe_port)[1])
+        pe = measure("process-exporter", daemons[0], pe_port, a.scrapes, pe_text)
+        so = measure("sonde", daemons[1], so_port, a.scrapes, so_text)
     finally:
         for d in daemons:
             d.terminate()
@@ -156,7 +154,7 @@ def main():
     nprocs = sum(1 for d in os.listdir("/proc") if d.isdigit())
     rows = [
         ("namedprocess series per scrape", "series", "{:.0f}"),
-        ("groups (incl. empty)", "groups", "{:.0f}"),
+        ("groups (incl. empty ones)", "groups", "{:.0f}"),
         ("CPU ms per scrape", "cpu_ms", "{:.3f}"),
         ("latency median ms", "p50_ms", "{:.3f}"),
         ("latency p99 ms", "p99_ms", "{:.3f}"),
