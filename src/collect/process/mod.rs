@@ -1342,6 +1342,7 @@ impl ProcessCollector {
             .values()
             .filter(|t| t.member == Membership::Overflow)
             .count() as u64;
+        let free_before = self.free_groups.len();
         for (id, slot) in self.groups.iter_mut().enumerate() {
             let Some(g) = slot else { continue };
             if g.procs > 0 {
@@ -1364,6 +1365,13 @@ impl ProcessCollector {
                 std::mem::swap(&mut g.thread_hist, &mut g.thread_now);
                 g.thread_now.clear();
             }
+        }
+        // A process still known as a member of an expired group (it could not be read for the
+        // whole TTL) is matched again when next seen, so it never lands in a reused slot.
+        let dropped = &self.free_groups[free_before..];
+        if !dropped.is_empty() {
+            self.procs
+                .retain(|_, t| !matches!(t.member, Membership::Group(g) if dropped.contains(&g)));
         }
     }
 

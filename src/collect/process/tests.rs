@@ -733,3 +733,27 @@ fn kept_files_on_the_live_proc() {
     assert_eq!(v(&s, "namedprocess_namegroup_num_procs", &g(&comm)), 0.0);
     assert!(!c.procs.contains_key(&pid) || c.procs[&pid].stat_fd.is_none());
 }
+
+/// Members of a group that expired because they could not be read are matched again when
+/// they can be, into a fresh group of the same name.
+#[test]
+fn unreadable_members_of_an_expired_group_are_matched_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&fixture(), dir.path());
+    let (mut c, time) = collector(&Config::default(), dir.path());
+    collect(&mut c);
+    for pid in ["25141", "25142"] {
+        let from = dir.path().join("proc").join(pid).join("status");
+        std::fs::rename(&from, from.with_extension("hidden")).expect("hide");
+    }
+    *time.lock().expect("clock") = 1_400.0;
+    assert!(!groups(&collect(&mut c)).contains(&"sleep".to_string()));
+    for pid in ["25141", "25142"] {
+        let to = dir.path().join("proc").join(pid).join("status");
+        std::fs::rename(to.with_extension("hidden"), &to).expect("unhide");
+    }
+    *time.lock().expect("clock") = 1_410.0;
+    let s = collect(&mut c);
+    assert_eq!(v(&s, "namedprocess_namegroup_num_procs", &g("sleep")), 2.0);
+    assert_eq!(v(&s, "namedprocess_namegroup_num_procs", &g("bash")), 1.0);
+}
