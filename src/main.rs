@@ -223,18 +223,32 @@ fn check_config(file: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on the first SIGTERM or SIGINT. The handlers are installed when this is called (not
+/// when the future is first polled), so a signal arriving right after startup is never lost to
+/// the default action.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+            _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
-        () = term => tracing::info!("SIGTERM received, shutting down"),
+    })
+}
+
+/// Raises the soft open-files limit to the hard one (capped at 65536): the process and cgroup
+/// collectors keep per-process files open between scrapes within a budget derived from it.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if let (Some(cur), Some(max)) = (lim.current, lim.maximum) {
+        let want = max.min(65_536);
+        if cur < want {
+            lim.current = Some(want);
+            let _ = setrlimit(Resource::Nofile, lim);
+        }
     }
 }
 
@@ -257,6 +271,7 @@ fn run() -> Result<()> {
     cfg.validate()
         .context("invalid configuration after applying command-line flags")?;
     init_logging(&cfg);
+    raise_fd_limit();
     let app = App::new(cfg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -265,7 +280,10 @@ fn run() -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(app.run(shutdown_signal()))?;
+    runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        app.run(shutdown).await.map_err(anyhow::Error::from)
+    })?;
     Ok(())
 }
 

@@ -95,7 +95,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            enabled: true,
+            enabled: false,
             process_names: None,
             config_file: None,
             children: true,
