@@ -19,15 +19,19 @@ pub mod path;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
 use crate::collect::registry::CollectorModule;
-use crate::collect::{CollectError, Collector, MetricType, Sink};
+use crate::collect::sink::escape_label_value;
+use crate::collect::{CollectError, Collector, MetricType, Sink, Suffix};
 use crate::config::Issue;
 use crate::config::Pattern;
 use crate::host::{HostError, HostRoot, list_dir, read_into};
+use rustix::fd::OwnedFd;
+use rustix::fs::{Mode as FsMode, OFlags};
 
 use detect::{Mode, Mount, Mounts};
 pub use meta::{ContainerInfo, ContainerMetadata, MetadataHandle, set_metadata};
@@ -120,30 +124,51 @@ impl CollectorModule for Module {
 const MOUNT_REFRESH: Duration = Duration::from_secs(60);
 const DEVICE_REFRESH: Duration = Duration::from_secs(60);
 
+/// One mounted hierarchy as reachable from here, with a directory descriptor kept open so
+/// that each cgroup file costs `openat` + `read` + `close` relative to it.
+#[derive(Debug)]
+struct Base {
+    path: PathBuf,
+    /// The hierarchy path mounted there (`""` for the real root).
+    root: String,
+    fd: Option<OwnedFd>,
+}
+
+type BaseRef = Option<Arc<Base>>;
+
 /// Where each resource is read, resolved from [`Mounts`].
 #[derive(Debug, Clone, Default)]
 struct Layout {
     mode: Option<Mode>,
-    /// (local path, hierarchy root) per resource.
-    cpu: Option<(PathBuf, String)>,
-    cpuacct: Option<(PathBuf, String)>,
-    memory: Option<(PathBuf, String)>,
-    blkio: Option<(PathBuf, String)>,
-    pids: Option<(PathBuf, String)>,
-    unified: Option<(PathBuf, String)>,
+    cpu: BaseRef,
+    cpuacct: BaseRef,
+    memory: BaseRef,
+    blkio: BaseRef,
+    pids: BaseRef,
+    unified: BaseRef,
     /// The hierarchy walked to find cgroups.
-    walk: Option<(PathBuf, String)>,
+    walk: BaseRef,
 }
 
 impl Layout {
     fn from_mounts(m: &Mounts, host: &HostRoot) -> Self {
-        let local = |mnt: &Option<Mount>| {
+        let local = |mnt: &Option<Mount>| -> BaseRef {
             mnt.as_ref().map(|mnt| {
-                let p = match mnt.point.strip_prefix("/sys/") {
+                let path = match mnt.point.strip_prefix("/sys/") {
                     Some(rest) => host.sys(rest),
                     None => host.rootfs_mount_point(&mnt.point),
                 };
-                (p, mnt.root.trim_end_matches('/').to_string())
+                let fd = rustix::fs::open(
+                    &path,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    FsMode::empty(),
+                )
+                .ok();
+                Arc::new(Base {
+                    path,
+                    root: mnt.root.trim_end_matches('/').to_string(),
+                    fd,
+                })
             })
         };
         let unified = local(&m.unified);
@@ -231,6 +256,11 @@ struct Entry {
     spec_at: Option<Instant>,
     stats: Stats,
     first_pid: Option<u32>,
+    /// The rendered base label set (cached; cleared when the metadata changes).
+    labels: String,
+    /// The network namespace (`net:[inode]`) of `netns_pid`, cached per process.
+    netns: Option<String>,
+    netns_pid: u32,
 }
 
 /// Per-scrape drop counts.
@@ -242,23 +272,80 @@ struct Dropped {
     pod: u64,
 }
 
-/// Reusable path and text buffers for reads.
+/// Reusable buffers for reads.
 #[derive(Debug, Default)]
 struct Reader {
+    /// `<rel>/<file>` of the last cgroup read.
+    rel: String,
+    bytes: Vec<u8>,
+    len: usize,
+    /// Text of the last `/proc` read and its path.
     path: PathBuf,
     buf: String,
 }
 
+const READ_CHUNK: usize = 16 * 1024;
+
 impl Reader {
-    /// Reads `<base>/<rel>/<file>` into `self.buf`; false when missing.
-    fn read(&mut self, base: &Path, rel: &str, file: &str) -> Result<bool, HostError> {
-        self.path.clear();
-        self.path.push(base);
+    /// Reads `<base>/<rel>/<file>`; false when missing. The text is [`Reader::text`].
+    ///
+    /// Kernel cgroup and seq_file reads fill the buffer until it is full or the file ends, so a
+    /// short read is the end: three system calls per file instead of std's six.
+    fn read(&mut self, base: &Base, rel: &str, file: &str) -> Result<bool, HostError> {
+        self.rel.clear();
         if !rel.is_empty() {
-            self.path.push(rel);
+            self.rel.push_str(rel);
+            self.rel.push('/');
         }
-        self.path.push(file);
-        read_into(&self.path, &mut self.buf)
+        self.rel.push_str(file);
+        self.len = 0;
+        let Some(dir) = &base.fd else {
+            return Ok(false);
+        };
+        let err = |e: rustix::io::Errno, rel: &str| {
+            let e = std::io::Error::from(e);
+            if crate::host::is_missing(&e) {
+                Ok(false)
+            } else {
+                Err(HostError {
+                    path: base.path.join(rel),
+                    source: e,
+                })
+            }
+        };
+        let fd = match rustix::fs::openat(
+            dir,
+            self.rel.as_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            FsMode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) => return err(e, &self.rel),
+        };
+        if self.bytes.len() < READ_CHUNK {
+            self.bytes.resize(READ_CHUNK, 0);
+        }
+        loop {
+            match rustix::io::read(&fd, &mut self.bytes[self.len..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.len += n;
+                    if self.len < self.bytes.len() {
+                        break;
+                    }
+                    let grown = self.bytes.len() * 2;
+                    self.bytes.resize(grown, 0);
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return err(e, &self.rel),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The text of the last [`Reader::read`] (empty if it was not UTF-8).
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
     }
 }
 
@@ -280,6 +367,11 @@ pub struct Cgroup {
     ticks: u64,
     dropped: Dropped,
     reported: u64,
+    scratch: String,
+    /// The last network namespace read this scrape and its interfaces (containers of a pod
+    /// share one, and are adjacent in path order).
+    last_netns: String,
+    last_net: Vec<NetIf>,
 }
 
 impl Cgroup {
@@ -301,6 +393,9 @@ impl Cgroup {
             ticks: rustix::param::clock_ticks_per_second(),
             dropped: Dropped::default(),
             reported: 0,
+            scratch: String::new(),
+            last_netns: String::new(),
+            last_net: Vec::new(),
         }
     }
 
@@ -358,27 +453,24 @@ impl Cgroup {
 
     /// Walks the primary hierarchy, adding new cgroups and marking the ones still present.
     fn walk(&mut self) -> Result<(), CollectError> {
-        let Some((base, root)) = self.layout.walk.clone() else {
+        let Some(walk) = self.layout.walk.clone() else {
             return Ok(());
         };
+        let (base, root) = (&walk.path, &walk.root);
         self.walk_stack.clear();
-        self.walk_stack.push(String::new());
+        if walk.fd.is_some() {
+            self.walk_stack.push(String::new());
+        }
+        // Children come from their parent's listing (directories only), so they need no stat;
+        // one that vanished since is simply not listed next time.
         while let Some(rel) = self.walk_stack.pop() {
-            let dir = if rel.is_empty() {
-                base.clone()
-            } else {
-                base.join(&rel)
-            };
-            if !dir.is_dir() {
-                continue;
-            }
             let descend = match self.entries.get_mut(&rel) {
                 Some(e) => {
                     e.seen = self.generation;
                     e.ident.kind != Kind::Container
                 }
                 None => {
-                    let id = cgroup_id(&root, &rel);
+                    let id = cgroup_id(root, &rel);
                     let ident = path::classify(&id);
                     let descend = ident.kind != Kind::Container;
                     self.entries.insert(
@@ -397,6 +489,9 @@ impl Cgroup {
                             spec_at: None,
                             stats: Stats::default(),
                             first_pid: None,
+                            labels: String::new(),
+                            netns: None,
+                            netns_pid: 0,
                         },
                     );
                     descend
@@ -405,6 +500,11 @@ impl Cgroup {
             if !descend {
                 continue;
             }
+            let dir = if rel.is_empty() {
+                base.clone()
+            } else {
+                base.join(&rel)
+            };
             let rd = match std::fs::read_dir(&dir) {
                 Ok(rd) => rd,
                 Err(e) if crate::host::is_missing(&e) => continue,
@@ -451,6 +551,7 @@ impl Cgroup {
                 e.meta = Some(info);
                 e.filter_ok = None;
                 e.pause = None;
+                e.labels.clear();
             }
             match e.ident.kind {
                 Kind::Other if !cfg.include_other_cgroups => continue,
@@ -489,6 +590,10 @@ impl Cgroup {
                 continue;
             }
             e.report = true;
+            if e.labels.is_empty() {
+                render_labels(e, &mut self.scratch);
+                e.labels.clone_from(&self.scratch);
+            }
         }
         // The cap: keep root and containers first, then pods, services, others.
         let mut left = cfg.max_containers;
@@ -518,6 +623,7 @@ impl Cgroup {
     fn read_all(&mut self, now: Instant) -> Result<(), CollectError> {
         let refresh = Duration::from_secs(self.cfg.limits_refresh_seconds);
         let mut first_err = None;
+        self.last_netns.clear();
         for e in self.entries.values_mut().filter(|e| e.report) {
             let r = read_entry(
                 &self.layout,
@@ -534,7 +640,14 @@ impl Cgroup {
                 first_err = Some(err);
             }
             if self.cfg.network && e.ident.kind == Kind::Container {
-                read_network(&self.host, &mut self.rd, self.host_netns.as_deref(), e);
+                read_network(
+                    &self.host,
+                    &mut self.rd,
+                    self.host_netns.as_deref(),
+                    e,
+                    &mut self.last_netns,
+                    &mut self.last_net,
+                );
             } else {
                 e.stats.net.clear();
             }
@@ -580,11 +693,11 @@ fn passes(cfg: &Config, e: &Entry) -> bool {
 
 /// Without metadata, a pod's sandbox is recognised by its only process being `pause`.
 fn pause_by_comm(host: &HostRoot, layout: &Layout, rd: &mut Reader, rel: &str) -> Option<bool> {
-    let (base, _) = layout.walk.as_ref()?;
+    let base = layout.walk.as_ref()?;
     if !rd.read(base, rel, "cgroup.procs").ok()? {
         return None;
     }
-    let pid = parse::first_pid(&rd.buf)?;
+    let pid = parse::first_pid(rd.text())?;
     let mut p = itoa::Buffer::new();
     let pid = p.format(pid);
     rd.path.clear();
@@ -594,25 +707,34 @@ fn pause_by_comm(host: &HostRoot, layout: &Layout, rd: &mut Reader, rel: &str) -
     if !read_into(&rd.path, &mut rd.buf).ok()? {
         return None;
     }
-    Some(rd.buf.trim_end() == "pause")
+    let comm = rd.buf.trim_end();
+    // While the runtime is still starting the container its process is the runtime's init
+    // (`runc:[2:INIT]`): undecided, look again next scrape.
+    if comm.is_empty() || comm.starts_with("runc") || comm.starts_with("crun") {
+        return None;
+    }
+    Some(comm == "pause")
 }
 
 fn read_u64(
     rd: &mut Reader,
-    base: &Path,
+    base: &Base,
     rel: &str,
     file: &str,
 ) -> Result<Option<u64>, CollectError> {
     if !rd.read(base, rel, file)? {
         return Ok(None);
     }
-    parse::single(&rd.buf)
+    parse::single(rd.text())
         .map(Some)
-        .map_err(|e| CollectError::parse(&rd.path, e))
+        .map_err(|e| CollectError::parse(base.path.join(&rd.rel), e))
 }
 
-fn parse_err(rd: &Reader) -> impl FnOnce(crate::collect::ParseError) -> CollectError + '_ {
-    move |e| CollectError::parse(&rd.path, e)
+fn parse_err<'a>(
+    base: &'a Base,
+    rd: &'a Reader,
+) -> impl FnOnce(crate::collect::ParseError) -> CollectError + 'a {
+    move |e| CollectError::parse(base.path.join(&rd.rel), e)
 }
 
 fn mtime_secs(p: &Path) -> Option<f64> {
@@ -623,7 +745,7 @@ fn mtime_secs(p: &Path) -> Option<f64> {
 fn read_spec(layout: &Layout, rd: &mut Reader, rel: &str) -> Result<Spec, CollectError> {
     let mut s = Spec::default();
     let v2 = layout.v2();
-    if let Some((base, _)) = &layout.cpu {
+    if let Some(base) = &layout.cpu {
         if v2 {
             // The v2 root has neither file: no CPU spec there.
             if let Some(w) = read_u64(rd, base, rel, "cpu.weight")? {
@@ -632,22 +754,24 @@ fn read_spec(layout: &Layout, rd: &mut Reader, rel: &str) -> Result<Spec, Collec
             }
             if rd.read(base, rel, "cpu.max")? {
                 s.has_cpu = true;
-                let (q, p) = parse::cpu_max(&rd.buf).map_err(parse_err(rd))?;
+                let (q, p) = parse::cpu_max(rd.text()).map_err(parse_err(base, rd))?;
                 s.cpu_quota = q.unwrap_or(0);
                 s.cpu_period = p;
             }
-        } else if base.join(rel).is_dir() {
+        } else if base.path.join(rel).is_dir() {
             s.has_cpu = true;
             {
                 s.cpu_shares = read_u64(rd, base, rel, "cpu.shares")?.unwrap_or(0);
                 s.cpu_period = read_u64(rd, base, rel, "cpu.cfs_period_us")?.unwrap_or(0);
                 if rd.read(base, rel, "cpu.cfs_quota_us")? {
-                    s.cpu_quota = parse::signed(&rd.buf).map_err(parse_err(rd))?.unwrap_or(0);
+                    s.cpu_quota = parse::signed(rd.text())
+                        .map_err(parse_err(base, rd))?
+                        .unwrap_or(0);
                 }
             }
         }
     }
-    if let Some((base, _)) = &layout.memory {
+    if let Some(base) = &layout.memory {
         if v2 {
             if let Some(limit) = read_u64(rd, base, rel, "memory.max")? {
                 s.has_memory = true;
@@ -655,7 +779,7 @@ fn read_spec(layout: &Layout, rd: &mut Reader, rel: &str) -> Result<Spec, Collec
                 s.mem_reservation = read_u64(rd, base, rel, "memory.min")?.unwrap_or(0);
                 s.mem_swap_limit = read_u64(rd, base, rel, "memory.swap.max")?.unwrap_or(0);
             }
-        } else if base.join(rel).is_dir() {
+        } else if base.path.join(rel).is_dir() {
             s.has_memory = true;
             s.mem_limit = read_u64(rd, base, rel, "memory.limit_in_bytes")?.unwrap_or(0);
             s.mem_swap_limit = read_u64(rd, base, rel, "memory.memsw.limit_in_bytes")?.unwrap_or(0);
@@ -679,11 +803,11 @@ fn read_entry(
     if e.start_time.is_none() {
         // cAdvisor (raw handler): the earliest modification time of the cgroup's directories.
         let mut t: Option<f64> = None;
-        for (base, _) in [&layout.cpu, &layout.cpuacct, &layout.memory, &layout.pids]
+        for base in [&layout.cpu, &layout.cpuacct, &layout.memory, &layout.pids]
             .into_iter()
             .flatten()
         {
-            if let Some(m) = mtime_secs(&base.join(rel)) {
+            if let Some(m) = mtime_secs(&base.path.join(rel)) {
                 t = Some(t.map_or(m, |t| t.min(m)));
             }
         }
@@ -698,31 +822,31 @@ fn read_entry(
     // CPU
     st.cpu = None;
     if v2 {
-        if let Some((base, _)) = &layout.cpu
+        if let Some(base) = &layout.cpu
             && rd.read(base, rel, "cpu.stat")?
         {
             let mut c = CpuStat::default();
-            parse::cpu_stat_v2(&rd.buf, &mut c).map_err(parse_err(rd))?;
+            parse::cpu_stat_v2(rd.text(), &mut c).map_err(parse_err(base, rd))?;
             st.cpu = Some(c);
         }
     } else {
         let mut c = CpuStat::default();
         let mut any = false;
-        if let Some((base, _)) = &layout.cpuacct {
+        if let Some(base) = &layout.cpuacct {
             if let Some(u) = read_u64(rd, base, rel, "cpuacct.usage")? {
                 c.usage_ns = Some(u);
                 any = true;
             }
             if rd.read(base, rel, "cpuacct.stat")? {
-                parse::cpuacct_stat(&rd.buf, ticks, &mut c).map_err(parse_err(rd))?;
+                parse::cpuacct_stat(rd.text(), ticks, &mut c).map_err(parse_err(base, rd))?;
                 any = true;
             }
         }
         if e.spec.cpu_quota != 0
-            && let Some((base, _)) = &layout.cpu
+            && let Some(base) = &layout.cpu
             && rd.read(base, rel, "cpu.stat")?
         {
-            parse::cpu_stat_v1(&rd.buf, &mut c).map_err(parse_err(rd))?;
+            parse::cpu_stat_v1(rd.text(), &mut c).map_err(parse_err(base, rd))?;
         }
         if any {
             st.cpu = Some(c);
@@ -735,28 +859,28 @@ fn read_entry(
     st.swap = None;
     st.failcnt = None;
     st.oom = None;
-    if let Some((base, _)) = &layout.memory {
+    if let Some(base) = &layout.memory {
         if v2 {
             st.mem_usage = read_u64(rd, base, rel, "memory.current")?;
             st.swap = read_u64(rd, base, rel, "memory.swap.current")?;
             if rd.read(base, rel, "memory.events")? {
-                st.failcnt = parse::keyed_value(&rd.buf, "max").map_err(parse_err(rd))?;
-                st.oom = parse::keyed_value(&rd.buf, "oom_kill").map_err(parse_err(rd))?;
+                st.failcnt = parse::keyed_value(rd.text(), "max").map_err(parse_err(base, rd))?;
+                st.oom = parse::keyed_value(rd.text(), "oom_kill").map_err(parse_err(base, rd))?;
             }
             if rd.read(base, rel, "memory.stat")? {
                 let mut m = MemStat::default();
-                parse::memory_stat_v2(&rd.buf, &mut m).map_err(parse_err(rd))?;
+                parse::memory_stat_v2(rd.text(), &mut m).map_err(parse_err(base, rd))?;
                 st.mem = Some(m);
             }
         } else {
             st.mem_usage = read_u64(rd, base, rel, "memory.usage_in_bytes")?;
             st.failcnt = read_u64(rd, base, rel, "memory.failcnt")?;
             if rd.read(base, rel, "memory.oom_control")? {
-                st.oom = parse::keyed_value(&rd.buf, "oom_kill").map_err(parse_err(rd))?;
+                st.oom = parse::keyed_value(rd.text(), "oom_kill").map_err(parse_err(base, rd))?;
             }
             if rd.read(base, rel, "memory.stat")? {
                 let mut m = MemStat::default();
-                parse::memory_stat_v1(&rd.buf, &mut m).map_err(parse_err(rd))?;
+                parse::memory_stat_v1(rd.text(), &mut m).map_err(parse_err(base, rd))?;
                 st.swap = Some(m.swap);
                 st.mem = Some(m);
             }
@@ -765,15 +889,15 @@ fn read_entry(
 
     // Block I/O
     st.io.clear();
-    if let Some((base, _)) = &layout.blkio {
+    if let Some(base) = &layout.blkio {
         if v2 {
             if rd.read(base, rel, "io.stat")? {
-                parse::io_stat(&rd.buf, &mut st.io).map_err(parse_err(rd))?;
+                parse::io_stat(rd.text(), &mut st.io).map_err(parse_err(base, rd))?;
             }
         } else if rd.read(base, rel, "blkio.throttle.io_service_bytes_recursive")?
             || rd.read(base, rel, "blkio.throttle.io_service_bytes")?
         {
-            parse::blkio_service_bytes(&rd.buf, &mut st.io).map_err(parse_err(rd))?;
+            parse::blkio_service_bytes(rd.text(), &mut st.io).map_err(parse_err(base, rd))?;
         }
     }
     // Only devices cAdvisor can name (whole disks of /sys/block) get a series.
@@ -782,27 +906,27 @@ fn read_entry(
     // Processes and threads
     st.processes = None;
     e.first_pid = None;
-    if let Some((base, _)) = &layout.walk
+    if let Some(base) = &layout.walk
         && rd.read(base, rel, "cgroup.procs")?
     {
-        st.processes = Some(parse::count_lines(&rd.buf));
-        e.first_pid = parse::first_pid(&rd.buf);
+        st.processes = Some(parse::count_lines(rd.text()));
+        e.first_pid = parse::first_pid(rd.text());
     }
     st.threads = match &layout.pids {
-        Some((base, _)) => read_u64(rd, base, rel, "pids.current")?,
+        Some(base) => read_u64(rd, base, rel, "pids.current")?,
         None => None,
     };
 
     // Pressure (v2 files; on hybrid hosts from the unified mount when the cgroup exists there)
     st.psi = [None; 3];
-    if let Some((base, _)) = &layout.unified {
+    if let Some(base) = &layout.unified {
         for (slot, file) in
             st.psi
                 .iter_mut()
                 .zip(["cpu.pressure", "memory.pressure", "io.pressure"])
         {
             if rd.read(base, rel, file)? {
-                *slot = Some(parse::pressure(&rd.buf).map_err(parse_err(rd))?);
+                *slot = Some(parse::pressure(rd.text()).map_err(parse_err(base, rd))?);
             }
         }
     }
@@ -811,77 +935,103 @@ fn read_entry(
 
 /// Network counters of the container's network namespace, when it has its own and a process
 /// of it is readable. Failures mean "not available" (never an error).
-fn read_network(host: &HostRoot, rd: &mut Reader, host_netns: Option<&str>, e: &mut Entry) {
+fn read_network(
+    host: &HostRoot,
+    rd: &mut Reader,
+    host_netns: Option<&str>,
+    e: &mut Entry,
+    last_netns: &mut String,
+    last_net: &mut Vec<NetIf>,
+) {
     let Some(pid) = e.first_pid else {
         e.stats.net.clear();
         return;
     };
     let mut b = itoa::Buffer::new();
-    let pid = b.format(pid);
+    let pid_s = b.format(pid);
     rd.path.clear();
     rd.path.push(host.proc_root());
-    rd.path.push(pid);
-    rd.path.push("ns/net");
-    let own = rustix::fs::readlink(&rd.path, Vec::new()).ok();
+    rd.path.push(pid_s);
+    if e.netns_pid != pid {
+        rd.path.push("ns/net");
+        e.netns = rustix::fs::readlink(&rd.path, Vec::new())
+            .ok()
+            .map(|s| s.to_string_lossy().into_owned());
+        e.netns_pid = pid;
+        rd.path.pop();
+        rd.path.pop();
+    }
     // Only a namespace known to differ from the host's is reported: a container on the host
     // network (or one we cannot tell) would repeat the node's interfaces.
-    let shares_host = match (own, host_netns) {
-        (Some(own), Some(h)) => own.to_bytes() == h.as_bytes(),
-        _ => true,
+    let ns = match (&e.netns, host_netns) {
+        (Some(own), Some(h)) if own != h => own.as_str(),
+        _ => {
+            e.stats.net.clear();
+            return;
+        }
     };
-    rd.path.pop();
-    rd.path.pop();
+    if !last_netns.is_empty() && last_netns == ns {
+        e.stats.net.clone_from(last_net);
+        return;
+    }
     rd.path.push("net/dev");
-    if shares_host || !matches!(read_into(&rd.path, &mut rd.buf), Ok(true)) {
+    let ok = matches!(read_into(&rd.path, &mut rd.buf), Ok(true))
+        && parse::net_dev(&rd.buf, &mut e.stats.net).is_ok();
+    if !ok {
         e.stats.net.clear();
         return;
     }
-    if parse::net_dev(&rd.buf, &mut e.stats.net).is_err() {
-        e.stats.net.clear();
-    }
+    last_netns.clear();
+    last_netns.push_str(ns);
+    last_net.clone_from(&e.stats.net);
 }
 
-/// Label values of one entry, in the kubelet's (sorted) order around the extra label.
-struct Labels<'a> {
-    container: &'a str,
-    id: &'a str,
-    image: &'a str,
-    name: &'a str,
-    namespace: &'a str,
-    pod: &'a str,
-}
-
-impl<'a> Labels<'a> {
-    fn of(e: &'a Entry, id: &'a str) -> Self {
-        let (container, image, namespace, pod) = match &e.meta {
-            Some(m) => (
-                m.container.as_str(),
-                m.image.as_str(),
-                m.namespace.as_str(),
-                m.pod.as_str(),
-            ),
-            None => ("", "", "", ""),
-        };
-        Self {
-            container,
-            id,
-            image,
-            name: e.ident.container_id.as_str(),
-            namespace,
-            pod,
+/// Renders the kubelet's base label set of an entry (escaped, sorted by name).
+fn render_labels(e: &Entry, out: &mut String) {
+    let (container, image, namespace, pod) = match &e.meta {
+        Some(m) => (
+            m.container.as_str(),
+            m.image.as_str(),
+            m.namespace.as_str(),
+            m.pod.as_str(),
+        ),
+        None => ("", "", "", ""),
+    };
+    out.clear();
+    for (i, (k, v)) in [
+        ("container", container),
+        ("id", e.id.as_str()),
+        ("image", image),
+        ("name", e.ident.container_id.as_str()),
+        ("namespace", namespace),
+        ("pod", pod),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            out.push(',');
         }
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_label_value(out, v);
+        out.push('"');
     }
+}
 
-    fn base(&self) -> [(&'a str, &'a str); 6] {
-        [
-            ("container", self.container),
-            ("id", self.id),
-            ("image", self.image),
-            ("name", self.name),
-            ("namespace", self.namespace),
-            ("pod", self.pod),
-        ]
+/// `base` followed by extra `name="value"` labels (values escaped), into `out`. The extra
+/// labels come last: label order carries no meaning in the exposition formats.
+fn with_labels<'a>(out: &'a mut String, base: &str, extra: &[(&str, &str)]) -> &'a str {
+    out.clear();
+    out.push_str(base);
+    for (k, v) in extra {
+        out.push(',');
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_label_value(out, v);
+        out.push('"');
     }
+    out
 }
 
 /// Memory spec values above 2^62 mean "unlimited" and are reported as 0, as cAdvisor.
@@ -918,27 +1068,22 @@ type Getter = fn(&Entry) -> Option<f64>;
 
 impl Cgroup {
     fn write(&self, sink: &mut Sink, mode: Mode, unix_now: f64) {
-        let ids: Vec<(&Entry, &str)> = self
-            .entries
-            .values()
-            .filter(|e| e.report)
-            .map(|e| (e, e.id.as_str()))
-            .collect();
+        use MetricType::{Counter, Gauge};
+        const NS: f64 = 1e9;
+        let ids: Vec<&Entry> = self.entries.values().filter(|e| e.report).collect();
+        let mut scratch = String::with_capacity(512);
 
         let simple = |sink: &mut Sink, name: &str, help: &str, kind: MetricType, get: Getter| {
-            if !ids.iter().any(|(e, _)| get(e).is_some()) {
+            if !ids.iter().any(|e| get(e).is_some()) {
                 return;
             }
             let mut f = sink.family(name, help, kind);
-            for (e, id) in &ids {
+            for e in &ids {
                 if let Some(v) = get(e) {
-                    f.sample(&Labels::of(e, id).base(), v);
+                    f.raw_sample(Suffix::None, &e.labels, v);
                 }
             }
         };
-        use MetricType::{Counter, Gauge};
-        const NS: f64 = 1e9;
-        let cpu = |e: &Entry| e.stats.cpu;
 
         simple(
             sink,
@@ -954,75 +1099,51 @@ impl Cgroup {
             Counter,
             |e| e.stats.cpu.map(|c| c.system_ns as f64 / NS),
         );
-        {
-            let vals: Vec<_> = ids
-                .iter()
-                .filter_map(|(e, id)| {
-                    let u = cpu(e)?.usage_ns?;
-                    (u > 0).then_some((*e, id, u as f64 / NS))
-                })
-                .collect();
-            if !vals.is_empty() {
-                let mut f = sink.family(
-                    "container_cpu_usage_seconds_total",
-                    "Cumulative cpu time consumed in seconds.",
-                    Counter,
-                );
-                for (e, id, v) in vals {
-                    let l = Labels::of(e, id);
-                    f.sample(
-                        &[
-                            ("container", l.container),
-                            ("cpu", "total"),
-                            ("id", l.id),
-                            ("image", l.image),
-                            ("name", l.name),
-                            ("namespace", l.namespace),
-                            ("pod", l.pod),
-                        ],
+        // cAdvisor writes the total (cpu="total") only when it is positive.
+        let usage = |e: &Entry| {
+            e.stats
+                .cpu
+                .and_then(|c| c.usage_ns)
+                .filter(|u| *u > 0)
+                .map(|u| u as f64 / NS)
+        };
+        if ids.iter().any(|e| usage(e).is_some()) {
+            let mut f = sink.family(
+                "container_cpu_usage_seconds_total",
+                "Cumulative cpu time consumed in seconds.",
+                Counter,
+            );
+            for e in &ids {
+                if let Some(v) = usage(e) {
+                    f.raw_sample(
+                        Suffix::None,
+                        with_labels(&mut scratch, &e.labels, &[("cpu", "total")]),
                         v,
                     );
                 }
             }
         }
+        // The CFS families exist only for cgroups with a quota, as in cAdvisor.
         simple(
             sink,
             "container_cpu_cfs_periods_total",
             "Number of elapsed enforcement period intervals.",
             Counter,
-            |e| {
-                if e.spec.cpu_quota != 0 {
-                    e.stats.cpu.map(|c| c.periods as f64)
-                } else {
-                    None
-                }
-            },
+            |e| cfs(e).map(|c| c.periods as f64),
         );
         simple(
             sink,
             "container_cpu_cfs_throttled_periods_total",
             "Number of throttled period intervals.",
             Counter,
-            |e| {
-                if e.spec.cpu_quota != 0 {
-                    e.stats.cpu.map(|c| c.throttled_periods as f64)
-                } else {
-                    None
-                }
-            },
+            |e| cfs(e).map(|c| c.throttled_periods as f64),
         );
         simple(
             sink,
             "container_cpu_cfs_throttled_seconds_total",
             "Total time duration the container has been throttled.",
             Counter,
-            |e| {
-                if e.spec.cpu_quota != 0 {
-                    e.stats.cpu.map(|c| c.throttled_ns as f64 / NS)
-                } else {
-                    None
-                }
-            },
+            |e| cfs(e).map(|c| c.throttled_ns as f64 / NS),
         );
 
         simple(
@@ -1078,32 +1199,27 @@ impl Cgroup {
                 })
             },
         );
-        if ids.iter().any(|(e, _)| e.stats.mem.is_some()) {
+        if ids.iter().any(|e| e.stats.mem.is_some()) {
             let mut f = sink.family(
                 "container_memory_failures_total",
                 "Cumulative count of memory allocation failures.",
                 Counter,
             );
-            for (e, id) in &ids {
+            for e in &ids {
                 let Some(m) = e.stats.mem else { continue };
-                let l = Labels::of(e, id);
                 for (ty, scope, v) in [
                     ("pgfault", "container", m.pgfault),
                     ("pgmajfault", "container", m.pgmajfault),
                     ("pgfault", "hierarchy", m.total_pgfault),
                     ("pgmajfault", "hierarchy", m.total_pgmajfault),
                 ] {
-                    f.sample(
-                        &[
-                            ("container", l.container),
-                            ("failure_type", ty),
-                            ("id", l.id),
-                            ("image", l.image),
-                            ("name", l.name),
-                            ("namespace", l.namespace),
-                            ("pod", l.pod),
-                            ("scope", scope),
-                        ],
+                    f.raw_sample(
+                        Suffix::None,
+                        with_labels(
+                            &mut scratch,
+                            &e.labels,
+                            &[("failure_type", ty), ("scope", scope)],
+                        ),
                         v as f64,
                     );
                 }
@@ -1117,112 +1233,47 @@ impl Cgroup {
             |e| e.stats.oom.map(|v| v as f64),
         );
 
-        // Block I/O
-        for (name, help, write) in [
-            (
-                "container_fs_reads_bytes_total",
-                "Cumulative count of bytes read",
-                false,
-            ),
-            (
-                "container_fs_writes_bytes_total",
-                "Cumulative count of bytes written",
-                true,
-            ),
-        ] {
-            if !ids.iter().any(|(e, _)| !e.stats.io.is_empty()) {
-                break;
-            }
-            let mut f = sink.family(name, help, Counter);
-            for (e, id) in &ids {
-                let l = Labels::of(e, id);
-                for d in &e.stats.io {
-                    let Some(dev) = self.devices.get(&(d.major, d.minor)) else {
-                        continue;
-                    };
-                    f.sample(
-                        &[
-                            ("container", l.container),
-                            ("device", dev.as_str()),
-                            ("id", l.id),
-                            ("image", l.image),
-                            ("name", l.name),
-                            ("namespace", l.namespace),
-                            ("pod", l.pod),
-                        ],
-                        if write { d.write } else { d.read } as f64,
-                    );
+        // Block I/O, per device cAdvisor can name.
+        if ids.iter().any(|e| !e.stats.io.is_empty()) {
+            for (name, help, write) in [
+                (
+                    "container_fs_reads_bytes_total",
+                    "Cumulative count of bytes read",
+                    false,
+                ),
+                (
+                    "container_fs_writes_bytes_total",
+                    "Cumulative count of bytes written",
+                    true,
+                ),
+            ] {
+                let mut f = sink.family(name, help, Counter);
+                for e in &ids {
+                    for d in &e.stats.io {
+                        let Some(dev) = self.devices.get(&(d.major, d.minor)) else {
+                            continue;
+                        };
+                        let v = if write { d.write } else { d.read };
+                        f.raw_sample(
+                            Suffix::None,
+                            with_labels(&mut scratch, &e.labels, &[("device", dev)]),
+                            v as f64,
+                        );
+                    }
                 }
             }
         }
 
-        // Network
-        if ids.iter().any(|(e, _)| !e.stats.net.is_empty()) {
-            for (name, help, tx, col) in [
-                (
-                    "container_network_receive_bytes_total",
-                    "Cumulative count of bytes received",
-                    false,
-                    0,
-                ),
-                (
-                    "container_network_receive_packets_total",
-                    "Cumulative count of packets received",
-                    false,
-                    1,
-                ),
-                (
-                    "container_network_receive_errors_total",
-                    "Cumulative count of errors encountered while receiving",
-                    false,
-                    2,
-                ),
-                (
-                    "container_network_receive_packets_dropped_total",
-                    "Cumulative count of packets dropped while receiving",
-                    false,
-                    3,
-                ),
-                (
-                    "container_network_transmit_bytes_total",
-                    "Cumulative count of bytes transmitted",
-                    true,
-                    0,
-                ),
-                (
-                    "container_network_transmit_packets_total",
-                    "Cumulative count of packets transmitted",
-                    true,
-                    1,
-                ),
-                (
-                    "container_network_transmit_errors_total",
-                    "Cumulative count of errors encountered while transmitting",
-                    true,
-                    2,
-                ),
-                (
-                    "container_network_transmit_packets_dropped_total",
-                    "Cumulative count of packets dropped while transmitting",
-                    true,
-                    3,
-                ),
-            ] {
+        // Network, per interface of the container's own network namespace.
+        if ids.iter().any(|e| !e.stats.net.is_empty()) {
+            for (name, help, tx, col) in NET_FAMILIES {
                 let mut f = sink.family(name, help, Counter);
-                for (e, id) in &ids {
-                    let l = Labels::of(e, id);
+                for e in &ids {
                     for n in &e.stats.net {
-                        let v = if tx { n.tx[col] } else { n.rx[col] };
-                        f.sample(
-                            &[
-                                ("container", l.container),
-                                ("id", l.id),
-                                ("image", l.image),
-                                ("interface", n.name.as_str()),
-                                ("name", l.name),
-                                ("namespace", l.namespace),
-                                ("pod", l.pod),
-                            ],
+                        let v = if *tx { n.tx[*col] } else { n.rx[*col] };
+                        f.raw_sample(
+                            Suffix::None,
+                            with_labels(&mut scratch, &e.labels, &[("interface", &n.name)]),
                             v as f64,
                         );
                     }
@@ -1245,14 +1296,9 @@ impl Cgroup {
             |e| e.stats.threads.map(|v| v as f64),
         );
 
-        // Pressure
-        for (i, res) in ["cpu", "memory", "io"].into_iter().enumerate() {
-            let what = match res {
-                "cpu" => "CPU",
-                "memory" => "memory",
-                _ => "IO",
-            };
-            if !ids.iter().any(|(e, _)| e.stats.psi[i].is_some()) {
+        // Pressure (PSI totals are in microseconds).
+        for (i, res, what) in [(0, "cpu", "CPU"), (1, "memory", "memory"), (2, "io", "IO")] {
+            if !ids.iter().any(|e| e.stats.psi[i].is_some()) {
                 continue;
             }
             {
@@ -1265,9 +1311,9 @@ impl Cgroup {
                     ],
                     Counter,
                 );
-                for (e, id) in &ids {
+                for e in &ids {
                     if let Some((_, full)) = e.stats.psi[i] {
-                        f.sample(&Labels::of(e, id).base(), full.unwrap_or(0) as f64 / 1e6);
+                        f.raw_sample(Suffix::None, &e.labels, full.unwrap_or(0) as f64 / 1e6);
                     }
                 }
             }
@@ -1280,9 +1326,9 @@ impl Cgroup {
                 ],
                 Counter,
             );
-            for (e, id) in &ids {
+            for e in &ids {
                 if let Some((some, _)) = e.stats.psi[i] {
-                    f.sample(&Labels::of(e, id).base(), some as f64 / 1e6);
+                    f.raw_sample(Suffix::None, &e.labels, some as f64 / 1e6);
                 }
             }
         }
@@ -1348,8 +1394,8 @@ impl Cgroup {
                 "Last time a container was seen by the exporter",
                 Gauge,
             );
-            for (e, id) in &ids {
-                f.sample(&Labels::of(e, id).base(), unix_now);
+            for e in &ids {
+                f.raw_sample(Suffix::None, &e.labels, unix_now);
             }
         }
 
@@ -1376,6 +1422,66 @@ impl Cgroup {
         .sample(&[("reason", "pod_cgroup")], self.dropped.pod as f64);
     }
 }
+
+fn cfs(e: &Entry) -> Option<CpuStat> {
+    if e.spec.cpu_quota != 0 {
+        e.stats.cpu
+    } else {
+        None
+    }
+}
+
+/// (family, help, transmit, column of rx/tx) of the per-interface families.
+const NET_FAMILIES: &[(&str, &str, bool, usize)] = &[
+    (
+        "container_network_receive_bytes_total",
+        "Cumulative count of bytes received",
+        false,
+        0,
+    ),
+    (
+        "container_network_receive_packets_total",
+        "Cumulative count of packets received",
+        false,
+        1,
+    ),
+    (
+        "container_network_receive_errors_total",
+        "Cumulative count of errors encountered while receiving",
+        false,
+        2,
+    ),
+    (
+        "container_network_receive_packets_dropped_total",
+        "Cumulative count of packets dropped while receiving",
+        false,
+        3,
+    ),
+    (
+        "container_network_transmit_bytes_total",
+        "Cumulative count of bytes transmitted",
+        true,
+        0,
+    ),
+    (
+        "container_network_transmit_packets_total",
+        "Cumulative count of packets transmitted",
+        true,
+        1,
+    ),
+    (
+        "container_network_transmit_errors_total",
+        "Cumulative count of errors encountered while transmitting",
+        true,
+        2,
+    ),
+    (
+        "container_network_transmit_packets_dropped_total",
+        "Cumulative count of packets dropped while transmitting",
+        true,
+        3,
+    ),
+];
 
 #[cfg(test)]
 mod tests;

@@ -52,9 +52,10 @@ fn get(m: &BTreeMap<String, f64>, family: &str, labels: &str) -> f64 {
         .unwrap_or_else(|| panic!("missing {family}{{{labels}}}"))
 }
 
-fn with_extra(base: &str, before_id: Option<(&str, &str)>) -> String {
-    match before_id {
-        Some((k, v)) => base.replacen(",id=", &format!(",{k}=\"{v}\",id="), 1),
+/// The base labels followed by one extra label (sonde writes extra labels last).
+fn with_extra(base: &str, extra: Option<(&str, &str)>) -> String {
+    match extra {
+        Some((k, v)) => format!("{base},{k}=\"{v}\""),
         None => base.to_string(),
     }
 }
@@ -109,7 +110,7 @@ fn v2_systemd_driver_containerd_container_exact_values() {
     assert_eq!(get(&m, "container_oom_events_total", &l), 1.0);
     let fail = |ty: &str, scope: &str| {
         format!(
-            r#"container="",failure_type="{ty}",id="{id}",image="",name="{CID_A}",namespace="",pod="",scope="{scope}""#
+            r#"container="",id="{id}",image="",name="{CID_A}",namespace="",pod="",failure_type="{ty}",scope="{scope}""#
         )
     };
     assert_eq!(
@@ -184,7 +185,7 @@ fn v2_systemd_driver_containerd_container_exact_values() {
         0.12
     );
     let net = format!(
-        r#"container="",id="{id}",image="",interface="eth0",name="{CID_A}",namespace="",pod="""#
+        r#"container="",id="{id}",image="",name="{CID_A}",namespace="",pod="",interface="eth0""#
     );
     assert_eq!(
         get(&m, "container_network_receive_bytes_total", &net),
@@ -481,7 +482,7 @@ fn v1_cgroupfs_driver_and_plain_docker() {
     assert_eq!(get(&m, "container_oom_events_total", &l), 2.0);
     let fail = |ty: &str, scope: &str| {
         format!(
-            r#"container="",failure_type="{ty}",id="{id}",image="",name="{cid}",namespace="",pod="",scope="{scope}""#
+            r#"container="",id="{id}",image="",name="{cid}",namespace="",pod="",failure_type="{ty}",scope="{scope}""#
         )
     };
     assert_eq!(
