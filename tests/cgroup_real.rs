@@ -99,20 +99,25 @@ fn a_real_v1_container_shows_the_cpu_and_memory_its_process_uses() {
     }
 
     // The child waits for a line on stdin (sent once it is in the cgroup), then touches 64 MiB
-    // and burns ~1 s of CPU, reports its own CPU time and sleeps.
+    // and burns ~1 s of CPU, reports its own CPU time and waits; each further line burns
+    // another 0.5 s (to check that a second scrape sees fresh values).
     let script = r#"
 import os, sys, time
 sys.stdin.readline()
 buf = bytearray(64 << 20)
 for i in range(0, len(buf), 4096):
     buf[i] = 1
-t0 = time.process_time()
-x = 0
-while time.process_time() - t0 < 1.0:
-    x += 1
-t = os.times()
-print(t.user + t.system, flush=True)
-time.sleep(120)
+burn = 1.0
+while True:
+    t0 = time.process_time()
+    x = 0
+    while time.process_time() - t0 < burn:
+        x += 1
+    t = os.times()
+    print(t.user + t.system, flush=True)
+    if not sys.stdin.readline():
+        break
+    burn = 0.5
 "#;
     let mut child = Command::new("python3")
         .args(["-c", script])
@@ -132,10 +137,9 @@ time.sleep(120)
         .expect("move child into cgroup");
     }
     writeln!(stdin, "go").expect("start child");
+    let mut stdout = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("child output");
+    stdout.read_line(&mut line).expect("child output");
     let child_cpu: f64 = line.trim().parse().expect("child cpu seconds");
     assert!(child_cpu >= 1.0, "{child_cpu}");
 
@@ -189,6 +193,26 @@ time.sleep(120)
         Some(1.0),
         "{text}"
     );
+
+    // A second scrape after more work: the collector keeps cgroup files open between scrapes
+    // and must still read fresh values.
+    writeln!(stdin, "again").expect("burn again");
+    line.clear();
+    stdout.read_line(&mut line).expect("child output");
+    let child_cpu2: f64 = line.trim().parse().expect("child cpu seconds");
+    std::thread::sleep(std::time::Duration::from_millis(600)); // past scrape.min_interval
+    let before2 = read_u64(&cg_cpu.join("cpuacct.usage"));
+    let text2 = get(sonde.addr, "/metrics", &[]).text();
+    let after2 = read_u64(&cg_cpu.join("cpuacct.usage"));
+    let cpu2 = value(&text2, "container_cpu_usage_seconds_total", &want).expect("cpu again");
+    assert!(cpu2 >= cpu + 0.5, "second scrape {cpu2} s, first {cpu} s");
+    assert!(cpu2 >= child_cpu2, "{cpu2} < child's own {child_cpu2}");
+    assert!(
+        (before2 as f64 / 1e9) <= cpu2 && cpu2 <= (after2 as f64 / 1e9),
+        "{cpu2} not within cpuacct.usage {before2}..{after2} ns"
+    );
+
+    drop(stdin);
     drop(sonde);
     drop(guard);
     for p in &points {

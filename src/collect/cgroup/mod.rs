@@ -256,6 +256,8 @@ struct Entry {
     spec_at: Option<Instant>,
     stats: Stats,
     first_pid: Option<u32>,
+    /// Per-scrape files, kept open when possible.
+    files: [Slot; SLOTS],
     /// The rendered base label set (cached; cleared when the metadata changes).
     labels: String,
     /// The network namespace (`net:[inode]`) of `netns_pid`, cached per process.
@@ -270,6 +272,101 @@ struct Dropped {
     filter: u64,
     pause: u64,
     pod: u64,
+}
+
+/// A cgroup file of an entry, kept open between scrapes when the descriptor budget allows:
+/// cgroup (kernfs) and seq_file files regenerate their content on a read at offset 0, so a
+/// kept file costs one `pread` per scrape instead of `openat` + `read` + `close`.
+#[derive(Debug, Default)]
+enum Slot {
+    /// Not opened yet (or not kept for lack of budget).
+    #[default]
+    Unknown,
+    /// The file does not exist for this cgroup (re-checked with the limits).
+    Missing,
+    /// Kept open.
+    Open(OwnedFd),
+}
+
+const SLOTS: usize = 15;
+
+/// How many descriptors may be kept open, and how many are.
+#[derive(Debug, Clone, Copy, Default)]
+struct FdBudget {
+    used: usize,
+    max: usize,
+}
+
+impl FdBudget {
+    /// Half of what the soft `RLIMIT_NOFILE` leaves after 1024 for everything else.
+    fn from_rlimit() -> Self {
+        let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        let soft = lim.current.unwrap_or(1 << 20).min(1 << 20) as usize;
+        Self {
+            used: 0,
+            max: soft.saturating_sub(1024) / 2,
+        }
+    }
+}
+
+/// Reads an entry's per-scrape files through its slots.
+struct Files<'a> {
+    rd: &'a mut Reader,
+    slots: &'a mut [Slot; SLOTS],
+    budget: &'a mut FdBudget,
+}
+
+impl Files<'_> {
+    fn read(&mut self, base: &Base, rel: &str, file: &str, slot: usize) -> Result<bool, HostError> {
+        match &self.slots[slot] {
+            Slot::Missing => return Ok(false),
+            Slot::Open(fd) => match self.rd.pread_all(fd) {
+                Ok(()) => return Ok(true),
+                Err(e) => {
+                    // The cgroup went away (ENODEV) or the file did: missing, not an error.
+                    self.slots[slot] = Slot::Missing;
+                    self.budget.used = self.budget.used.saturating_sub(1);
+                    let e = std::io::Error::from(e);
+                    if crate::host::is_missing(&e) {
+                        return Ok(false);
+                    }
+                    return Err(HostError {
+                        path: base.path.join(rel).join(file),
+                        source: e,
+                    });
+                }
+            },
+            Slot::Unknown => {}
+        }
+        match self.rd.read(base, rel, file)? {
+            None => {
+                self.slots[slot] = Slot::Missing;
+                Ok(false)
+            }
+            Some(fd) => {
+                if self.budget.used < self.budget.max {
+                    self.budget.used += 1;
+                    self.slots[slot] = Slot::Open(fd);
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    fn u64(
+        &mut self,
+        base: &Base,
+        rel: &str,
+        file: &str,
+        slot: usize,
+    ) -> Result<Option<u64>, CollectError> {
+        if !self.read(base, rel, file, slot)? {
+            return Ok(None);
+        }
+        parse::single(self.rd.text())
+            .map(Some)
+            .map_err(|e| CollectError::parse(base.path.join(&self.rd.rel), e))
+    }
 }
 
 /// Reusable buffers for reads.
@@ -291,7 +388,7 @@ impl Reader {
     ///
     /// Kernel cgroup and seq_file reads fill the buffer until it is full or the file ends, so a
     /// short read is the end: three system calls per file instead of std's six.
-    fn read(&mut self, base: &Base, rel: &str, file: &str) -> Result<bool, HostError> {
+    fn read(&mut self, base: &Base, rel: &str, file: &str) -> Result<Option<OwnedFd>, HostError> {
         self.rel.clear();
         if !rel.is_empty() {
             self.rel.push_str(rel);
@@ -300,12 +397,12 @@ impl Reader {
         self.rel.push_str(file);
         self.len = 0;
         let Some(dir) = &base.fd else {
-            return Ok(false);
+            return Ok(None);
         };
         let err = |e: rustix::io::Errno, rel: &str| {
             let e = std::io::Error::from(e);
             if crate::host::is_missing(&e) {
-                Ok(false)
+                Ok(None)
             } else {
                 Err(HostError {
                     path: base.path.join(rel),
@@ -340,7 +437,32 @@ impl Reader {
                 Err(e) => return err(e, &self.rel),
             }
         }
-        Ok(true)
+        Ok(Some(fd))
+    }
+
+    /// Like [`Reader::read`] for a file name only, dropping the descriptor.
+    fn read_once(&mut self, base: &Base, rel: &str, file: &str) -> Result<bool, HostError> {
+        Ok(self.read(base, rel, file)?.is_some())
+    }
+
+    /// Re-reads a kept file from offset 0.
+    fn pread_all(&mut self, fd: &OwnedFd) -> Result<(), rustix::io::Errno> {
+        self.len = 0;
+        loop {
+            match rustix::io::pread(fd, &mut self.bytes[self.len..], self.len as u64) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    self.len += n;
+                    if self.len < self.bytes.len() {
+                        return Ok(());
+                    }
+                    let grown = self.bytes.len() * 2;
+                    self.bytes.resize(grown, 0);
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The text of the last [`Reader::read`] (empty if it was not UTF-8).
@@ -368,6 +490,7 @@ pub struct Cgroup {
     dropped: Dropped,
     reported: u64,
     scratch: String,
+    budget: FdBudget,
     /// The last network namespace read this scrape and its interfaces (containers of a pod
     /// share one, and are adjacent in path order).
     last_netns: String,
@@ -394,6 +517,7 @@ impl Cgroup {
             dropped: Dropped::default(),
             reported: 0,
             scratch: String::new(),
+            budget: FdBudget::from_rlimit(),
             last_netns: String::new(),
             last_net: Vec::new(),
         }
@@ -489,6 +613,7 @@ impl Cgroup {
                             spec_at: None,
                             stats: Stats::default(),
                             first_pid: None,
+                            files: Default::default(),
                             labels: String::new(),
                             netns: None,
                             netns_pid: 0,
@@ -532,7 +657,19 @@ impl Cgroup {
             }
         }
         let gen_now = self.generation;
-        self.entries.retain(|_, e| e.seen == gen_now);
+        let budget = &mut self.budget;
+        self.entries.retain(|_, e| {
+            let keep = e.seen == gen_now;
+            if !keep {
+                let open = e
+                    .files
+                    .iter()
+                    .filter(|s| matches!(s, Slot::Open(_)))
+                    .count();
+                budget.used = budget.used.saturating_sub(open);
+            }
+            keep
+        });
         Ok(())
     }
 
@@ -631,8 +768,8 @@ impl Cgroup {
                 &self.devices,
                 self.ticks,
                 e,
-                now,
-                refresh,
+                (now, refresh),
+                &mut self.budget,
             );
             if let Err(err) = r
                 && first_err.is_none()
@@ -694,7 +831,7 @@ fn passes(cfg: &Config, e: &Entry) -> bool {
 /// Without metadata, a pod's sandbox is recognised by its only process being `pause`.
 fn pause_by_comm(host: &HostRoot, layout: &Layout, rd: &mut Reader, rel: &str) -> Option<bool> {
     let base = layout.walk.as_ref()?;
-    if !rd.read(base, rel, "cgroup.procs").ok()? {
+    if !rd.read_once(base, rel, "cgroup.procs").ok()? {
         return None;
     }
     let pid = parse::first_pid(rd.text())?;
@@ -722,7 +859,7 @@ fn read_u64(
     rel: &str,
     file: &str,
 ) -> Result<Option<u64>, CollectError> {
-    if !rd.read(base, rel, file)? {
+    if !rd.read_once(base, rel, file)? {
         return Ok(None);
     }
     parse::single(rd.text())
@@ -752,7 +889,7 @@ fn read_spec(layout: &Layout, rd: &mut Reader, rel: &str) -> Result<Spec, Collec
                 s.has_cpu = true;
                 s.cpu_shares = parse::weight_to_shares(w).unwrap_or(0);
             }
-            if rd.read(base, rel, "cpu.max")? {
+            if rd.read_once(base, rel, "cpu.max")? {
                 s.has_cpu = true;
                 let (q, p) = parse::cpu_max(rd.text()).map_err(parse_err(base, rd))?;
                 s.cpu_quota = q.unwrap_or(0);
@@ -763,7 +900,7 @@ fn read_spec(layout: &Layout, rd: &mut Reader, rel: &str) -> Result<Spec, Collec
             {
                 s.cpu_shares = read_u64(rd, base, rel, "cpu.shares")?.unwrap_or(0);
                 s.cpu_period = read_u64(rd, base, rel, "cpu.cfs_period_us")?.unwrap_or(0);
-                if rd.read(base, rel, "cpu.cfs_quota_us")? {
+                if rd.read_once(base, rel, "cpu.cfs_quota_us")? {
                     s.cpu_quota = parse::signed(rd.text())
                         .map_err(parse_err(base, rd))?
                         .unwrap_or(0);
@@ -795,11 +932,11 @@ fn read_entry(
     devices: &HashMap<(u32, u32), String>,
     ticks: u64,
     e: &mut Entry,
-    now: Instant,
-    refresh: Duration,
+    (now, refresh): (Instant, Duration),
+    budget: &mut FdBudget,
 ) -> Result<(), CollectError> {
-    let rel = e.rel.as_str();
     let v2 = layout.v2();
+    let rel = e.rel.as_str();
     if e.start_time.is_none() {
         // cAdvisor (raw handler): the earliest modification time of the cgroup's directories.
         let mut t: Option<f64> = None;
@@ -816,37 +953,48 @@ fn read_entry(
     if e.spec_at.is_none_or(|t| now.duration_since(t) >= refresh) {
         e.spec = read_spec(layout, rd, rel)?;
         e.spec_at = Some(now);
+        // Files found missing are looked for again (a controller may have been enabled).
+        for s in e.files.iter_mut() {
+            if matches!(s, Slot::Missing) {
+                *s = Slot::Unknown;
+            }
+        }
     }
     let st = &mut e.stats;
+    let mut fx = Files {
+        rd,
+        slots: &mut e.files,
+        budget,
+    };
 
     // CPU
     st.cpu = None;
     if v2 {
         if let Some(base) = &layout.cpu
-            && rd.read(base, rel, "cpu.stat")?
+            && fx.read(base, rel, "cpu.stat", 0)?
         {
             let mut c = CpuStat::default();
-            parse::cpu_stat_v2(rd.text(), &mut c).map_err(parse_err(base, rd))?;
+            parse::cpu_stat_v2(fx.rd.text(), &mut c).map_err(parse_err(base, fx.rd))?;
             st.cpu = Some(c);
         }
     } else {
         let mut c = CpuStat::default();
         let mut any = false;
         if let Some(base) = &layout.cpuacct {
-            if let Some(u) = read_u64(rd, base, rel, "cpuacct.usage")? {
+            if let Some(u) = fx.u64(base, rel, "cpuacct.usage", 1)? {
                 c.usage_ns = Some(u);
                 any = true;
             }
-            if rd.read(base, rel, "cpuacct.stat")? {
-                parse::cpuacct_stat(rd.text(), ticks, &mut c).map_err(parse_err(base, rd))?;
+            if fx.read(base, rel, "cpuacct.stat", 2)? {
+                parse::cpuacct_stat(fx.rd.text(), ticks, &mut c).map_err(parse_err(base, fx.rd))?;
                 any = true;
             }
         }
         if e.spec.cpu_quota != 0
             && let Some(base) = &layout.cpu
-            && rd.read(base, rel, "cpu.stat")?
+            && fx.read(base, rel, "cpu.stat", 0)?
         {
-            parse::cpu_stat_v1(rd.text(), &mut c).map_err(parse_err(base, rd))?;
+            parse::cpu_stat_v1(fx.rd.text(), &mut c).map_err(parse_err(base, fx.rd))?;
         }
         if any {
             st.cpu = Some(c);
@@ -861,26 +1009,29 @@ fn read_entry(
     st.oom = None;
     if let Some(base) = &layout.memory {
         if v2 {
-            st.mem_usage = read_u64(rd, base, rel, "memory.current")?;
-            st.swap = read_u64(rd, base, rel, "memory.swap.current")?;
-            if rd.read(base, rel, "memory.events")? {
-                st.failcnt = parse::keyed_value(rd.text(), "max").map_err(parse_err(base, rd))?;
-                st.oom = parse::keyed_value(rd.text(), "oom_kill").map_err(parse_err(base, rd))?;
+            st.mem_usage = fx.u64(base, rel, "memory.current", 3)?;
+            st.swap = fx.u64(base, rel, "memory.swap.current", 4)?;
+            if fx.read(base, rel, "memory.events", 5)? {
+                st.failcnt =
+                    parse::keyed_value(fx.rd.text(), "max").map_err(parse_err(base, fx.rd))?;
+                st.oom =
+                    parse::keyed_value(fx.rd.text(), "oom_kill").map_err(parse_err(base, fx.rd))?;
             }
-            if rd.read(base, rel, "memory.stat")? {
+            if fx.read(base, rel, "memory.stat", 7)? {
                 let mut m = MemStat::default();
-                parse::memory_stat_v2(rd.text(), &mut m).map_err(parse_err(base, rd))?;
+                parse::memory_stat_v2(fx.rd.text(), &mut m).map_err(parse_err(base, fx.rd))?;
                 st.mem = Some(m);
             }
         } else {
-            st.mem_usage = read_u64(rd, base, rel, "memory.usage_in_bytes")?;
-            st.failcnt = read_u64(rd, base, rel, "memory.failcnt")?;
-            if rd.read(base, rel, "memory.oom_control")? {
-                st.oom = parse::keyed_value(rd.text(), "oom_kill").map_err(parse_err(base, rd))?;
+            st.mem_usage = fx.u64(base, rel, "memory.usage_in_bytes", 3)?;
+            st.failcnt = fx.u64(base, rel, "memory.failcnt", 5)?;
+            if fx.read(base, rel, "memory.oom_control", 6)? {
+                st.oom =
+                    parse::keyed_value(fx.rd.text(), "oom_kill").map_err(parse_err(base, fx.rd))?;
             }
-            if rd.read(base, rel, "memory.stat")? {
+            if fx.read(base, rel, "memory.stat", 7)? {
                 let mut m = MemStat::default();
-                parse::memory_stat_v1(rd.text(), &mut m).map_err(parse_err(base, rd))?;
+                parse::memory_stat_v1(fx.rd.text(), &mut m).map_err(parse_err(base, fx.rd))?;
                 st.swap = Some(m.swap);
                 st.mem = Some(m);
             }
@@ -891,13 +1042,13 @@ fn read_entry(
     st.io.clear();
     if let Some(base) = &layout.blkio {
         if v2 {
-            if rd.read(base, rel, "io.stat")? {
-                parse::io_stat(rd.text(), &mut st.io).map_err(parse_err(base, rd))?;
+            if fx.read(base, rel, "io.stat", 8)? {
+                parse::io_stat(fx.rd.text(), &mut st.io).map_err(parse_err(base, fx.rd))?;
             }
-        } else if rd.read(base, rel, "blkio.throttle.io_service_bytes_recursive")?
-            || rd.read(base, rel, "blkio.throttle.io_service_bytes")?
+        } else if fx.read(base, rel, "blkio.throttle.io_service_bytes_recursive", 8)?
+            || fx.read(base, rel, "blkio.throttle.io_service_bytes", 9)?
         {
-            parse::blkio_service_bytes(rd.text(), &mut st.io).map_err(parse_err(base, rd))?;
+            parse::blkio_service_bytes(fx.rd.text(), &mut st.io).map_err(parse_err(base, fx.rd))?;
         }
     }
     // Only devices cAdvisor can name (whole disks of /sys/block) get a series.
@@ -907,26 +1058,27 @@ fn read_entry(
     st.processes = None;
     e.first_pid = None;
     if let Some(base) = &layout.walk
-        && rd.read(base, rel, "cgroup.procs")?
+        && fx.read(base, rel, "cgroup.procs", 10)?
     {
-        st.processes = Some(parse::count_lines(rd.text()));
-        e.first_pid = parse::first_pid(rd.text());
+        st.processes = Some(parse::count_lines(fx.rd.text()));
+        e.first_pid = parse::first_pid(fx.rd.text());
     }
     st.threads = match &layout.pids {
-        Some(base) => read_u64(rd, base, rel, "pids.current")?,
+        Some(base) => fx.u64(base, rel, "pids.current", 11)?,
         None => None,
     };
 
     // Pressure (v2 files; on hybrid hosts from the unified mount when the cgroup exists there)
     st.psi = [None; 3];
     if let Some(base) = &layout.unified {
-        for (slot, file) in
-            st.psi
-                .iter_mut()
-                .zip(["cpu.pressure", "memory.pressure", "io.pressure"])
+        for ((psi, file), slot) in st
+            .psi
+            .iter_mut()
+            .zip(["cpu.pressure", "memory.pressure", "io.pressure"])
+            .zip(12..)
         {
-            if rd.read(base, rel, file)? {
-                *slot = Some(parse::pressure(rd.text()).map_err(parse_err(base, rd))?);
+            if fx.read(base, rel, file, slot)? {
+                *psi = Some(parse::pressure(fx.rd.text()).map_err(parse_err(base, fx.rd))?);
             }
         }
     }
