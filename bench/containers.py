@@ -94,6 +94,8 @@ def generate(root, containers):
     os.makedirs(os.path.join(root, "proc/1/ns"), exist_ok=True)
     os.symlink("net:[4026531840]", os.path.join(root, "proc/1/ns/net"))
     write(root, "sys/block/vda/dev", "254:0\n")
+    # Kubernetes nodes usually run without swap.
+    write(root, "proc/meminfo", "MemTotal:       16384000 kB\nSwapTotal:             0 kB\nSwapFree:              0 kB\n")
     write(root, "sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory pids\n")
     cgroup(root, "kubepods.slice", 1)
     cgroup(root, "kubepods.slice/kubepods-burstable.slice", 2)

@@ -148,6 +148,9 @@ struct Layout {
     unified: BaseRef,
     /// The hierarchy walked to find cgroups.
     walk: BaseRef,
+    /// False when the host has no swap (`SwapTotal: 0`): every cgroup's swap is then 0 and
+    /// `memory.swap.current` is not read.
+    swap: bool,
 }
 
 impl Layout {
@@ -199,6 +202,7 @@ impl Layout {
             pids: pick(&m.pids),
             unified,
             walk,
+            swap: true,
         }
     }
 
@@ -540,6 +544,9 @@ impl Cgroup {
         let mounts =
             detect::parse_mountinfo(&self.rd.buf).map_err(|e| CollectError::parse(&path, e))?;
         self.layout = Layout::from_mounts(&mounts, &self.host);
+        if read_into(&self.host.proc("meminfo"), &mut self.rd.buf)? {
+            self.layout.swap = swap_total_kb(&self.rd.buf) != Some(0);
+        }
         self.layout_at = Some(now);
         // The host's network namespace, to tell containers with their own from host-network
         // ones.
@@ -796,6 +803,15 @@ impl Cgroup {
     }
 }
 
+/// `SwapTotal` of `/proc/meminfo` in kB.
+fn swap_total_kb(meminfo: &str) -> Option<u64> {
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("SwapTotal:"))
+        .and_then(|v| v.split_ascii_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// cAdvisor's container name: the hierarchy root joined with the relative path.
 fn cgroup_id(root: &str, rel: &str) -> String {
     let mut id = String::with_capacity(root.len() + rel.len() + 1);
@@ -1010,7 +1026,11 @@ fn read_entry(
     if let Some(base) = &layout.memory {
         if v2 {
             st.mem_usage = fx.u64(base, rel, "memory.current", 3)?;
-            st.swap = fx.u64(base, rel, "memory.swap.current", 4)?;
+            st.swap = if layout.swap {
+                fx.u64(base, rel, "memory.swap.current", 4)?
+            } else {
+                Some(0)
+            };
             if fx.read(base, rel, "memory.events", 5)? {
                 st.failcnt =
                     parse::keyed_value(fx.rd.text(), "max").map_err(parse_err(base, fx.rd))?;

@@ -680,6 +680,16 @@ fn hybrid_docker_systemd_driver_service_and_unified_pressure() {
 }
 
 #[test]
+fn swap_is_read_only_on_hosts_with_swap() {
+    assert_eq!(
+        swap_total_kb("MemTotal: 1 kB\nSwapTotal:        0 kB\n"),
+        Some(0)
+    );
+    assert_eq!(swap_total_kb("SwapTotal:  8388604 kB\n"), Some(8388604));
+    assert_eq!(swap_total_kb("MemTotal: 1 kB\n"), None);
+}
+
+#[test]
 fn no_cgroup_mounts_writes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let host = HostRoot::new(dir.path(), dir.path(), dir.path());
