@@ -11,6 +11,26 @@
 //! Mount points come from `<procfs>/1/mountinfo` (falling back to `self/mountinfo`). A mount
 //! point under `/sys/` is reached through the configured sysfs (`--path.sysfs=/host/sys` in a
 //! container sees the host's cgroup mounts there); any other through the rootfs.
+//!
+//! Cost: each cgroup file read every scrape is kept open and re-read with `pread` at offset 0
+//! (cgroup and seq_file files regenerate on such a read), within a budget of half of what the
+//! soft `RLIMIT_NOFILE` leaves after 1024; beyond it, files are opened per scrape (`openat`
+//! relative to a descriptor of the hierarchy, one `read`). Label sets are rendered once per
+//! cgroup; network counters are read once per network namespace.
+//!
+//! Differences from cAdvisor, on purpose or by necessity:
+//! - `name` is the runtime's container id (what cAdvisor's containerd and CRI-O handlers give);
+//!   `image`, `namespace`, `pod` and `container` come from a [`ContainerMetadata`] provider.
+//! - `container_oom_events_total` is the kernel's `oom_kill` count (`memory.events`, v1
+//!   `memory.oom_control`), not a count of kernel log lines.
+//! - `container_processes` counts the processes of the cgroup itself (containers are leaves).
+//! - Pressure families appear only where `*.pressure` files exist (v2, or the unified mount
+//!   of a hybrid host), not as zeros.
+//! - Network: only for containers whose network namespace differs from the host's (which
+//!   needs `readlink` of `<procfs>/1/ns/net` and `<procfs>/<pid>/ns/net`: host PID namespace
+//!   and ptrace-read access); none for the root cgroup (`node_network_*` covers it).
+//! - Extra labels (`cpu`, `device`, `interface`, `failure_type`, `scope`) come after the
+//!   base set in the exposition; label order carries no meaning.
 
 pub mod detect;
 pub mod meta;
