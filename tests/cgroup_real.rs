@@ -212,7 +212,29 @@ while True:
         "{cpu2} not within cpuacct.usage {before2}..{after2} ns"
     );
 
+    // The same path removed and created again (as a restarted systemd service is): the
+    // collector's kept files belong to the old cgroup and must not report its values.
     drop(stdin);
+    if let Some(mut c) = guard.child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    for p in &points {
+        let dir = p.join("docker").join(&id);
+        std::fs::remove_dir(&dir).expect("rmdir container cgroup");
+        std::fs::create_dir(&dir).expect("mkdir it again");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let text3 = get(sonde.addr, "/metrics", &[]).text();
+    assert_eq!(
+        value(&text3, "container_cpu_usage_seconds_total", &want),
+        None,
+        "a new, empty cgroup has no CPU time (cAdvisor omits 0)"
+    );
+    assert_eq!(value(&text3, "container_processes", &want), Some(0.0));
+    let mem3 = value(&text3, "container_memory_usage_bytes", &want).expect("memory");
+    assert!(mem3 < (1 << 20) as f64, "stale memory usage {mem3}");
+
     drop(sonde);
     drop(guard);
     for p in &points {

@@ -338,6 +338,8 @@ struct Files<'a> {
     rd: &'a mut Reader,
     slots: &'a mut [Slot; SLOTS],
     budget: &'a mut FdBudget,
+    /// Set when a kept file turned out to belong to a removed cgroup.
+    recreated: &'a mut bool,
 }
 
 impl Files<'_> {
@@ -347,17 +349,18 @@ impl Files<'_> {
             Slot::Open(fd) => match self.rd.pread_all(fd) {
                 Ok(()) => return Ok(true),
                 Err(e) => {
-                    // The cgroup went away (ENODEV) or the file did: missing, not an error.
-                    self.slots[slot] = Slot::Missing;
+                    self.slots[slot] = Slot::Unknown;
                     self.budget.used = self.budget.used.saturating_sub(1);
                     let e = std::io::Error::from(e);
-                    if crate::host::is_missing(&e) {
-                        return Ok(false);
+                    if !crate::host::is_missing(&e) {
+                        return Err(HostError {
+                            path: base.path.join(rel).join(file),
+                            source: e,
+                        });
                     }
-                    return Err(HostError {
-                        path: base.path.join(rel).join(file),
-                        source: e,
-                    });
+                    // The cgroup we held was removed (ENODEV). The path may name a new cgroup
+                    // (a restarted systemd service): open it again below.
+                    *self.recreated = true;
                 }
             },
             Slot::Unknown => {}
@@ -997,10 +1000,12 @@ fn read_entry(
         }
     }
     let st = &mut e.stats;
+    let mut recreated = false;
     let mut fx = Files {
         rd,
         slots: &mut e.files,
         budget,
+        recreated: &mut recreated,
     };
 
     // CPU
@@ -1121,6 +1126,11 @@ fn read_entry(
                 *psi = Some(parse::pressure(fx.rd.text()).map_err(parse_err(base, fx.rd))?);
             }
         }
+    }
+    if recreated {
+        // A new cgroup under the same path: its start time and limits are its own.
+        e.start_time = None;
+        e.spec_at = None;
     }
     Ok(())
 }
