@@ -128,7 +128,10 @@ def main():
     env = dict(os.environ, MALLOC_ARENA_MAX="2")
     for name, cmd in (
         ("node_exporter", lambda p: [a.node_exporter, f"--web.listen-address=127.0.0.1:{p}"]),
-        ("sonde", lambda p: [a.sonde, "--config", cfg, "--web.listen-address", f"127.0.0.1:{p}"]),
+        ("sonde", lambda p: [a.sonde, "--config", cfg, "--web.listen-address", f"127.0.0.1:{p}",
+                               # node_exporter's job only: no containers, processes or StatsD.
+                               "--no-collector.cgroup", "--no-collector.process", "--statsd.listen-udp=",
+                               f"--path.data={tempfile.mkdtemp()}"]),
     ):
         port = free_port()
         proc = subprocess.Popen(cmd(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)

@@ -1,7 +1,7 @@
 //! sonde's own `process_*` metrics (the set Prometheus client libraries expose): CPU time,
 //! memory, file descriptors and start time of the sonde process, read from `/proc/self`.
 
-use crate::host::{list_dir, own_proc, read_into};
+use crate::host::{own_proc, read_into};
 
 use super::{MetricType, Sink};
 
@@ -120,11 +120,11 @@ impl SelfMetrics {
                 );
             }
         }
-        if let Ok(fds) = list_dir(&own_proc("self/fd")) {
+        if let Some(n) = open_fds() {
             sink.gauge(
                 "process_open_fds",
                 "Number of open file descriptors.",
-                fds.len() as f64,
+                n as f64,
             );
         }
         if let Some(v) = self.max_fds {
@@ -148,6 +148,17 @@ impl SelfMetrics {
                 v,
             );
         }
+    }
+}
+
+/// The number of open file descriptors: Linux >= 6.2 reports it as the size of `/proc/self/fd`
+/// (one stat instead of listing thousands of entries when the collectors keep files open);
+/// older kernels report 0 there, and the directory is counted instead.
+fn open_fds() -> Option<u64> {
+    let dir = own_proc("self/fd");
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.len() > 0 => Some(m.len()),
+        _ => std::fs::read_dir(&dir).ok().map(|d| d.count() as u64),
     }
 }
 
