@@ -223,17 +223,11 @@ fn pod_info(pod: &Pod, container: &str, image: &str) -> ContainerInfo {
     }
 }
 
-/// How the client is configured.
-#[derive(Debug, Clone)]
-enum Source {
-    /// `kube.kubeconfig`, or inference (in-cluster, `$KUBECONFIG`, `~/.kube/config`).
-    Infer(Option<PathBuf>),
-}
-
 /// This node's pods, in memory.
 pub struct PodCache {
     node: String,
-    source: Source,
+    /// `kube.kubeconfig`; `None` infers (in-cluster, `$KUBECONFIG`, `~/.kube/config`).
+    kubeconfig: Option<PathBuf>,
     store: Store<Pod>,
     writer: Mutex<Option<Writer<Pod>>>,
     errors: AtomicU64,
@@ -278,13 +272,13 @@ impl PodCache {
             );
             return None;
         };
-        Some(Self::build(node, Source::Infer(cfg.kubeconfig.clone())))
+        Some(Self::build(node, cfg.kubeconfig.clone()))
     }
 
     /// A cache for `node` whose client is given to [`PodCache::spawn_with_client`] (tests,
     /// embedding).
     pub fn for_node(node: &str) -> Arc<Self> {
-        Self::build(node.to_string(), Source::Infer(None))
+        Self::build(node.to_string(), None)
     }
 
     /// A cache holding a fixed set of pods, without a watch (tests and fixtures).
@@ -302,11 +296,11 @@ impl PodCache {
         me
     }
 
-    fn build(node: String, source: Source) -> Arc<Self> {
+    fn build(node: String, kubeconfig: Option<PathBuf>) -> Arc<Self> {
         let (store, writer) = reflector::store();
         Arc::new(Self {
             node,
-            source,
+            kubeconfig,
             store,
             writer: Mutex::new(Some(writer)),
             errors: AtomicU64::new(0),
@@ -384,8 +378,7 @@ impl PodCache {
     }
 
     async fn client(&self) -> Result<kube::Client, KubeError> {
-        let Source::Infer(path) = &self.source;
-        let config = match path {
+        let config = match &self.kubeconfig {
             Some(path) => {
                 let kc = kube::config::Kubeconfig::read_from(path).map_err(|source| {
                     KubeError::Kubeconfig {
@@ -437,7 +430,8 @@ impl PodCache {
                             f();
                         }
                     }
-                    if failing {
+                    // `Init` is emitted before the (re)list request, so it proves nothing.
+                    if failing && !matches!(ev, Event::Init) {
                         failing = false;
                         tracing::info!("Kubernetes pod watch recovered");
                     }
