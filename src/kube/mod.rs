@@ -267,9 +267,15 @@ impl PodCache {
             .or_else(|| std::env::var("NODE_NAME").ok())
             .filter(|n| !n.is_empty());
         let Some(node) = node else {
-            tracing::info!(
-                "Kubernetes configured but NODE_NAME is not set (nor kube.node_name): pod labels stay empty"
-            );
+            if cfg.enabled == Enabled::On {
+                tracing::warn!(
+                    "kube.enabled is true but NODE_NAME is not set (nor kube.node_name): pod labels stay empty"
+                );
+            } else {
+                tracing::info!(
+                    "Kubernetes configured but NODE_NAME is not set (nor kube.node_name): pod labels stay empty"
+                );
+            }
             return None;
         };
         Some(Self::build(node, cfg.kubeconfig.clone()))
