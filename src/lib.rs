@@ -25,6 +25,7 @@ pub mod config;
 pub mod expo;
 pub mod host;
 pub mod ingest;
+pub mod kube;
 pub mod server;
 pub mod services;
 

@@ -1,0 +1,286 @@
+//! Validates every manifest in `deploy/kubernetes/` against the Kubernetes API schema
+//! (k8s-openapi types, Kubernetes 1.33). k8s-openapi ignores unknown fields when deserialising,
+//! so each document is parsed to a JSON value, deserialised into its typed object, serialised
+//! back and compared with the original: a typo or a field that does not exist in the schema is
+//! lost on the way and fails the comparison. The ServiceMonitor (a CRD without k8s-openapi type)
+//! gets a minimal typed struct with `deny_unknown_fields`. The kustomization must list every file.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes")
+}
+
+/// Removes nulls (k8s-openapi omits `None` fields) so only real differences remain.
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+/// Deserialises `original` into `T` and requires the round trip to be lossless.
+fn roundtrip<T: serde::de::DeserializeOwned + Serialize>(original: &Value) -> Result<T, String> {
+    let typed: T = serde_json::from_value(original.clone()).map_err(|e| e.to_string())?;
+    let mut back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+    drop_nulls(&mut back);
+    let mut orig = original.clone();
+    drop_nulls(&mut orig);
+    if back != orig {
+        return Err(format!(
+            "fields lost or changed by the schema round trip:\n original: {orig}\n typed:    {back}"
+        ));
+    }
+    Ok(typed)
+}
+
+/// A minimal, strict ServiceMonitor (monitoring.coreos.com/v1): only the fields we use.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ServiceMonitor {
+    api_version: String,
+    kind: String,
+    metadata: ObjectMeta,
+    spec: ServiceMonitorSpec,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ServiceMonitorSpec {
+    selector: LabelSelector,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace_selector: Option<NamespaceSelector>,
+    endpoints: Vec<Endpoint>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NamespaceSelector {
+    match_names: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Endpoint {
+    port: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scrape_timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    relabelings: Vec<Relabeling>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Relabeling {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    source_labels: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Kustomization {
+    api_version: String,
+    kind: String,
+    namespace: String,
+    resources: Vec<String>,
+}
+
+/// A validated manifest.
+#[derive(Debug)]
+enum Manifest {
+    ClusterRole(Box<ClusterRole>),
+    DaemonSet(Box<DaemonSet>),
+    Kustomization(Box<Kustomization>),
+    /// Validated; nothing more is checked.
+    Other,
+}
+
+/// Parses and validates one manifest's text.
+fn validate(text: &str) -> Result<Manifest, String> {
+    let v: Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+    let kind = v["kind"].as_str().unwrap_or_default().to_string();
+    Ok(match kind.as_str() {
+        "Namespace" => roundtrip::<Namespace>(&v).map(|_| Manifest::Other)?,
+        "ServiceAccount" => roundtrip::<ServiceAccount>(&v).map(|_| Manifest::Other)?,
+        "ClusterRole" => Manifest::ClusterRole(Box::new(roundtrip(&v)?)),
+        "ClusterRoleBinding" => roundtrip::<ClusterRoleBinding>(&v).map(|_| Manifest::Other)?,
+        "DaemonSet" => Manifest::DaemonSet(Box::new(roundtrip(&v)?)),
+        "Service" => roundtrip::<Service>(&v).map(|_| Manifest::Other)?,
+        "ServiceMonitor" => {
+            if v["apiVersion"] != "monitoring.coreos.com/v1" {
+                return Err("ServiceMonitor must be monitoring.coreos.com/v1".into());
+            }
+            roundtrip::<ServiceMonitor>(&v).map(|_| Manifest::Other)?
+        }
+        "Kustomization" => Manifest::Kustomization(Box::new(roundtrip(&v)?)),
+        other => return Err(format!("unexpected kind {other:?}")),
+    })
+}
+
+fn manifests() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(dir())
+        .expect("deploy/kubernetes")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).expect("read"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_manifest_matches_the_schema_and_the_kustomization_lists_them() {
+    let all = manifests();
+    assert!(
+        all.len() >= 8,
+        "{:?}",
+        all.iter().map(|m| &m.0).collect::<Vec<_>>()
+    );
+    let mut files = BTreeSet::new();
+    let mut kust = None;
+    let mut ds = None;
+    let mut role = None;
+    for (name, text) in &all {
+        let m = validate(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        match m {
+            Manifest::Kustomization(k) => kust = Some(k),
+            other => {
+                files.insert(name.clone());
+                match other {
+                    Manifest::DaemonSet(d) => ds = Some(d),
+                    Manifest::ClusterRole(r) => role = Some(r),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let kust = kust.expect("kustomization.yaml");
+    let listed: BTreeSet<String> = kust.resources.iter().cloned().collect();
+    assert_eq!(listed, files, "kustomization resources vs files");
+    assert_eq!(kust.resources.len(), listed.len(), "duplicate resources");
+
+    // The parts of the DaemonSet the daemon depends on.
+    let ds = ds.expect("daemonset");
+    let pod = ds
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("pod spec");
+    let c = &pod.containers[0];
+    let args = c.args.clone().unwrap_or_default();
+    for a in [
+        "--path.procfs=/host/proc",
+        "--path.sysfs=/host/sys",
+        "--path.rootfs=/host/root",
+        "--path.data=/var/lib/sonde",
+    ] {
+        assert!(args.iter().any(|x| x == a), "missing {a}");
+    }
+    let env = c.env.clone().unwrap_or_default();
+    let node = env
+        .iter()
+        .find(|e| e.name == "NODE_NAME")
+        .expect("NODE_NAME");
+    assert_eq!(
+        node.value_from
+            .as_ref()
+            .and_then(|v| v.field_ref.as_ref())
+            .map(|f| f.field_path.as_str()),
+        Some("spec.nodeName")
+    );
+    let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        p.as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .and_then(|h| h.path.clone())
+    };
+    assert_eq!(probe_path(&c.liveness_probe).as_deref(), Some("/-/healthy"));
+    assert_eq!(probe_path(&c.readiness_probe).as_deref(), Some("/-/ready"));
+    let sc = c.security_context.as_ref().expect("securityContext");
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    for m in c.volume_mounts.as_deref().unwrap_or_default() {
+        if m.mount_path.starts_with("/host/") {
+            assert_eq!(
+                m.read_only,
+                Some(true),
+                "{} must be read-only",
+                m.mount_path
+            );
+        }
+    }
+    assert_eq!(pod.service_account_name.as_deref(), Some("sonde"));
+
+    // Least privilege: read-only verbs on pods, nothing else.
+    let rules = role.expect("clusterrole").rules.unwrap_or_default();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        rules[0].resources.as_deref(),
+        Some(&["pods".to_string()][..])
+    );
+    assert_eq!(rules[0].verbs, vec!["get", "list", "watch"]);
+}
+
+#[test]
+fn typos_and_unknown_fields_are_refused() {
+    let all = manifests();
+    let text = |name: &str| {
+        all.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.clone())
+            .expect(name)
+    };
+    let ds = text("daemonset.yaml");
+    assert!(validate(&ds).is_ok());
+    for (from, to) in [
+        ("readOnlyRootFilesystem", "readOnlyRootFileSystem"),
+        ("fieldPath: spec.nodeName", "fieldpath: spec.nodeName"),
+        ("mountPropagation", "mountPropogation"),
+        (
+            "hostNetwork: true",
+            "hostNetwork: true\n      hostNetwrk: true",
+        ),
+    ] {
+        assert!(ds.contains(from), "{from}");
+        let bad = ds.replacen(from, to, 1);
+        assert!(validate(&bad).is_err(), "typo {to:?} accepted");
+    }
+    let sm = text("servicemonitor.yaml");
+    assert!(validate(&sm).is_ok());
+    for (from, to) in [
+        ("sourceLabels", "sourcelabels"),
+        ("scrapeTimeout", "scrape_timeout"),
+        ("matchLabels", "matchLabel"),
+    ] {
+        let bad = sm.replacen(from, to, 1);
+        assert!(validate(&bad).is_err(), "typo {to:?} accepted");
+    }
+    let svc = text("service.yaml").replacen("targetPort", "targetport", 1);
+    assert!(validate(&svc).is_err());
+    let role = text("clusterrole.yaml").replacen("verbs", "verb", 1);
+    assert!(validate(&role).is_err());
+    let k = text("kustomization.yaml").replacen("resources", "resource", 1);
+    assert!(validate(&k).is_err());
+}
