@@ -56,6 +56,7 @@ pub struct App {
     pub state: Arc<AppState>,
     config: Config,
     statsd: Option<Arc<Statsd>>,
+    kube: Option<(Arc<crate::kube::PodCache>, server::ReadyGate)>,
 }
 
 impl App {
@@ -94,6 +95,12 @@ impl App {
         } else {
             None
         };
+        let readiness = Arc::new(Readiness::default());
+        let kube = crate::kube::PodCache::new(&config.kube).map(|cache| {
+            crate::collect::cgroup::meta::set_metadata(cache.clone());
+            collectors.push(Box::new(crate::kube::KubeCollector::new(cache.clone())));
+            (cache, readiness.gate())
+        });
         let scraper = Arc::new(Scraper::new(
             collectors,
             Duration::from_secs_f64(config.scrape.collector_timeout_seconds),
@@ -101,7 +108,7 @@ impl App {
         ));
         let state = Arc::new(AppState {
             scraper,
-            readiness: Arc::new(Readiness::default()),
+            readiness,
             limit: (config.web.max_requests > 0).then(|| Semaphore::new(config.web.max_requests)),
             gzip_level: config.scrape.gzip_level,
             telemetry_path: config.web.telemetry_path.clone(),
@@ -114,6 +121,7 @@ impl App {
             state,
             config,
             statsd,
+            kube,
         })
     }
 
@@ -147,6 +155,9 @@ impl App {
             "sonde {} listening",
             crate::VERSION
         );
+        let kube_task = self
+            .kube
+            .map(|(cache, mut gate)| cache.spawn(move || gate.open()));
         let flusher = self.state.hub.clone().map(|hub| {
             let every = Duration::from_secs(
                 self.config
@@ -169,6 +180,9 @@ impl App {
         .await;
         if let Some(f) = flusher {
             f.abort();
+        }
+        if let Some(k) = kube_task {
+            k.abort();
         }
         if let Some(hub) = self.state.hub.clone() {
             // The final flush: a clean stop loses nothing.

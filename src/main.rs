@@ -191,7 +191,11 @@ fn init_logging(cfg: &Config) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+        // kube-client logs every failed connection attempt at ERROR; sonde's pod watch reports
+        // (rate-limited) and counts them itself.
+        .unwrap_or_else(|| {
+            tracing_subscriber::EnvFilter::new(format!("{},kube_client=off", cfg.log.level))
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

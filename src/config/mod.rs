@@ -113,6 +113,8 @@ pub struct Config {
     pub ingest: crate::ingest::IngestConfig,
     /// Service telemetry computed from events.
     pub services: crate::services::hub::ServicesConfig,
+    /// Kubernetes pod metadata (the node-scoped pod watch).
+    pub kube: crate::kube::KubeConfig,
 }
 
 /// `web:` — the HTTP endpoint.
@@ -295,6 +297,7 @@ impl Config {
         self.collectors.validate(&mut issues);
         self.ingest.check(&mut issues);
         self.services.check(&mut issues);
+        self.kube.check("kube", &mut issues);
         if issues.is_empty() {
             Ok(())
         } else {
