@@ -145,6 +145,7 @@ impl Collector for Arp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, fixture_host};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -164,9 +165,7 @@ mod tests {
 
     #[test]
     fn collector_filters_devices() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
+        let host = fixture_host("legacy");
         let run = |cfg: &Config| {
             let mut c = Module::build(cfg, &host);
             let mut sink = Sink::new();
@@ -208,11 +207,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -549,6 +549,7 @@ impl Collector for Bcache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil;
 
     const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
     const UUID: &str = "6c5e6fdb-3c42-44e8-a1d9-b0c1cc4f3e8d";
@@ -640,11 +641,6 @@ mod tests {
 
     #[test]
     fn missing_directory_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

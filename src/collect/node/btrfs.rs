@@ -331,6 +331,7 @@ impl Collector for Btrfs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::samples;
 
     const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
     const MODERN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/modern");
@@ -345,17 +346,6 @@ mod tests {
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         sink
-    }
-
-    fn series(sink: &Sink, name: &str) -> Vec<(String, f64)> {
-        sink.families()
-            .filter(|f| f.name() == name)
-            .flat_map(|f| {
-                f.samples()
-                    .map(|s| (s.labels.to_string(), s.value))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
     }
 
     #[test]
@@ -375,17 +365,17 @@ mod tests {
         let a = "0fb3c0a8-2a52-4e55-9b8e-1f6a5d7b3c21";
         let b = "7d1e54f2-63b9-4c3a-8a3e-2b9c0d4e5f61";
         assert_eq!(
-            series(&sink, "node_btrfs_info"),
+            samples(&sink, "node_btrfs_info"),
             [
                 (format!(r#"uuid="{a}",label="backup-pool""#), 1.0),
                 (format!(r#"uuid="{b}",label="""#), 1.0),
             ]
         );
         assert_eq!(
-            series(&sink, "node_btrfs_device_size_bytes")[0],
+            samples(&sink, "node_btrfs_device_size_bytes")[0],
             (format!(r#"uuid="{a}",device="sdc""#), 4000787030016.0)
         );
-        let ratio = series(&sink, "node_btrfs_allocation_ratio");
+        let ratio = samples(&sink, "node_btrfs_allocation_ratio");
         assert_eq!(
             ratio[0],
             (
@@ -394,14 +384,14 @@ mod tests {
             )
         );
         assert_eq!(
-            series(&sink, "node_btrfs_used_bytes")[3],
+            samples(&sink, "node_btrfs_used_bytes")[3],
             (
                 format!(r#"uuid="{b}",block_group_type="data",mode="single""#),
                 88021147648.0
             )
         );
         assert_eq!(
-            series(&sink, "node_btrfs_reserved_bytes")[1],
+            samples(&sink, "node_btrfs_reserved_bytes")[1],
             (
                 format!(r#"uuid="{a}",block_group_type="metadata""#),
                 49152.0

@@ -167,6 +167,7 @@ impl Collector for Conntrack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, fixture_host};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -205,9 +206,7 @@ mod tests {
 
     #[test]
     fn collector_output() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
+        let host = fixture_host("legacy");
         let mut c = Module::build(&Switch::default(), &host);
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
@@ -238,11 +237,6 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

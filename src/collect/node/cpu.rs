@@ -376,6 +376,7 @@ impl Collector for Cpu {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_once, fixture_host};
 
     fn samples(sink: &Sink, name: &str) -> Vec<(String, f64)> {
         let mut out = Vec::new();
@@ -393,14 +394,7 @@ mod tests {
     }
 
     fn collect_tree(tree: &str) -> Sink {
-        let base = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/hosts")
-            .join(tree);
-        let host = HostRoot::new(base.join("proc"), base.join("sys"), base.join("root"));
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        sink
+        collect_once::<Module>(&Config::default(), &fixture_host(tree))
     }
 
     #[test]
@@ -562,11 +556,6 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

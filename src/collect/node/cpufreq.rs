@@ -198,16 +198,7 @@ impl Collector for Cpufreq {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn series(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::render;
 
     fn host(sys: &Path) -> HostRoot {
         HostRoot::new("/nonexistent", sys, "/nonexistent")
@@ -219,7 +210,7 @@ mod tests {
         let mut c = Module::build(&Switch::default(), &host(&sys));
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
-        let got = series(&sink);
+        let got = render(&sink);
         let expected: Vec<String> = [
             "node_cpu_frequency_min_hertz{cpu=\"0\"} 800000000",
             "node_cpu_frequency_min_hertz{cpu=\"1\"} 800000000",
@@ -265,7 +256,7 @@ mod tests {
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         assert_eq!(
-            series(&sink),
+            render(&sink),
             vec![
                 "node_cpu_frequency_hertz{cpu=\"12\"} 2000000000",
                 "node_cpu_frequency_min_hertz{cpu=\"12\"} 1000000000",
@@ -276,7 +267,7 @@ mod tests {
         std::fs::write(f.join("cpuinfo_min_freq"), "900000\n").expect("write");
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
-        let got = series(&sink);
+        let got = render(&sink);
         assert_eq!(
             got[1],
             "node_cpu_frequency_min_hertz{cpu=\"12\"} 1000000000"

@@ -533,18 +533,10 @@ impl Diskstats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, fixture_host};
 
     const LEGACY: &str = include_str!("../../../tests/fixtures/hosts/legacy/proc/diskstats");
     const MODERN: &str = include_str!("../../../tests/fixtures/hosts/modern/proc/diskstats");
-
-    fn fixture_host(tree: &str) -> HostRoot {
-        let base = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/");
-        HostRoot::new(
-            format!("{base}{tree}/proc"),
-            format!("{base}{tree}/sys"),
-            format!("{base}{tree}/root"),
-        )
-    }
 
     fn collect(tree: &str, cfg: &Config) -> Vec<(String, String, f64)> {
         let mut c = Module::build(cfg, &fixture_host(tree));
@@ -809,11 +801,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -210,16 +210,7 @@ impl Collector for Edac {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn render(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::{self, render};
 
     #[test]
     fn directory_numbers() {
@@ -283,11 +274,6 @@ mod tests {
 
     #[test]
     fn missing_directory_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -299,22 +299,7 @@ impl Collector for Fibrechannel {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture_host() -> HostRoot {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"))
-    }
-
-    fn samples(sink: &Sink, family: &str) -> Vec<(String, f64)> {
-        sink.families()
-            .filter(|f| f.name() == family)
-            .flat_map(|f| {
-                f.samples()
-                    .map(|s| (s.labels.to_string(), s.value))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
+    use crate::collect::node::testutil::{self, fixture_host, samples};
 
     #[test]
     fn prefixes_and_trimming() {
@@ -326,7 +311,7 @@ mod tests {
 
     #[test]
     fn recorded_rhel8_qlogic_hbas() {
-        let mut c = Module::build(&Switch::default(), &fixture_host());
+        let mut c = Module::build(&Switch::default(), &fixture_host("legacy"));
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         assert_eq!(
@@ -391,11 +376,6 @@ mod tests {
 
     #[test]
     fn missing_class_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -489,20 +489,12 @@ impl Collector for Filesystem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, fixture_host};
     use std::sync::Mutex;
     use std::sync::atomic::AtomicUsize;
 
     const LEGACY: &str = include_str!("../../../tests/fixtures/hosts/legacy/proc/1/mounts");
     const MODERN: &str = include_str!("../../../tests/fixtures/hosts/modern/proc/1/mounts");
-
-    fn fixture_host(tree: &str) -> HostRoot {
-        let base = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/");
-        HostRoot::new(
-            format!("{base}{tree}/proc"),
-            format!("{base}{tree}/sys"),
-            format!("{base}{tree}/root"),
-        )
-    }
 
     fn fake_stat(blocks: u64) -> FsStat {
         FsStat {
@@ -742,12 +734,7 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 
     #[test]

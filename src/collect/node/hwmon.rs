@@ -578,16 +578,7 @@ impl Collector for Hwmon {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn series(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::render;
 
     fn collector(sys: &Path) -> Box<dyn Collector> {
         Module::build(
@@ -669,7 +660,7 @@ mod tests {
         let mut c = collector(&sys);
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
-        let mut got = series(&sink);
+        let mut got = render(&sink);
         got.sort();
         // Recorded from node_exporter 1.5.0 on the same tree (sorted).
         let want = [
@@ -766,7 +757,7 @@ mod tests {
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         assert_eq!(
-            series(&sink),
+            render(&sink),
             vec![
                 "node_hwmon_chip_names{chip=\"drivetemp\",chip_name=\"drivetemp\"} 1",
                 "node_hwmon_temp_celsius{chip=\"drivetemp\",sensor=\"temp1\"} 31",
@@ -778,10 +769,10 @@ mod tests {
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         assert_eq!(
-            series(&sink)[1],
+            render(&sink)[1],
             "node_hwmon_temp_celsius{chip=\"drivetemp\",sensor=\"temp1\"} 32.5"
         );
-        assert_eq!(series(&sink).len(), 2);
+        assert_eq!(render(&sink).len(), 2);
     }
 
     #[test]

@@ -129,6 +129,7 @@ impl Collector for Meminfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil;
 
     fn collect_text(text: &str) -> Vec<(String, String, f64)> {
         let mut out = Vec::new();
@@ -251,11 +252,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -38,6 +38,8 @@ pub mod sockstat;
 pub mod softnet;
 pub mod stat;
 pub mod tapestats;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod textfile;
 pub mod thermal_zone;
 pub mod time;

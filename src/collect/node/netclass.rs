@@ -401,6 +401,7 @@ fn write_property(sink: &mut Sink, ifaces: &[Iface], name: &str, kind: MetricTyp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil;
     use std::path::Path;
 
     fn fixture(tree: &str) -> PathBuf {
@@ -604,11 +605,6 @@ mod tests {
 
     #[test]
     fn missing_directory_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -227,6 +227,7 @@ impl Collector for NetDev {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, fixture_host};
 
     fn collect(host: &HostRoot, cfg: &Config) -> Vec<(String, String, f64)> {
         let mut c = Module::build(cfg, host);
@@ -321,9 +322,7 @@ mod tests {
 
     #[test]
     fn filters_and_exposition() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/modern");
-        let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
+        let host = fixture_host("modern");
         let all = collect(&host, &Config::default());
         assert_eq!(all.len(), 16 * 4);
         assert_eq!(
@@ -385,11 +384,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -233,6 +233,7 @@ impl Collector for Netstat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, fixture_host};
 
     fn all(text: &str, layout: Layout) -> Vec<(String, String)> {
         let mut v = Vec::new();
@@ -290,9 +291,7 @@ mod tests {
 
     #[test]
     fn collector_filters_and_caches_the_selection() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
+        let host = fixture_host("legacy");
         let mut c = Module::build(&Config::default(), &host);
         for _ in 0..2 {
             let mut sink = Sink::new();
@@ -378,11 +377,6 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

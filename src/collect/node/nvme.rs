@@ -149,11 +149,7 @@ impl Collector for Nvme {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture_host() -> HostRoot {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"))
-    }
+    use crate::collect::node::testutil::{self, fixture_host};
 
     fn info_labels(sink: &Sink) -> Vec<String> {
         sink.families()
@@ -176,7 +172,7 @@ mod tests {
 
     #[test]
     fn recorded_rhel8_controllers() {
-        let mut c = Module::build(&Switch::default(), &fixture_host());
+        let mut c = Module::build(&Switch::default(), &fixture_host("legacy"));
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         assert_eq!(
@@ -226,11 +222,6 @@ mod tests {
 
     #[test]
     fn missing_class_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

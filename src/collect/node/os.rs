@@ -276,6 +276,7 @@ impl Collector for Os {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil;
 
     fn labels(sink: &Sink) -> Vec<(String, String, f64)> {
         let mut out = Vec::new();
@@ -414,11 +415,6 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -339,16 +339,7 @@ impl Collector for PowerSupply {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn render(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::render;
 
     fn collect(host: &HostRoot, cfg: &Config) -> Vec<String> {
         let mut c = Module::build(cfg, host);

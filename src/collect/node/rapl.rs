@@ -262,6 +262,7 @@ impl Collector for Rapl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, render};
 
     fn legacy() -> HostRoot {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
@@ -270,16 +271,6 @@ mod tests {
             format!("{root}/sys"),
             format!("{root}/root"),
         )
-    }
-
-    fn render(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
     }
 
     #[test]
@@ -355,11 +346,6 @@ mod tests {
 
     #[test]
     fn missing_directory_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -114,6 +114,7 @@ impl Collector for Schedstat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil;
 
     const LEGACY: &str = include_str!("../../../tests/fixtures/hosts/legacy/proc/schedstat");
 
@@ -176,11 +177,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

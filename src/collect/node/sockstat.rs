@@ -113,6 +113,7 @@ impl Collector for Sockstat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil;
 
     fn pairs(text: &str) -> Vec<(String, i64)> {
         let mut v = Vec::new();
@@ -206,11 +207,6 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

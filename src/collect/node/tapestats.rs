@@ -273,25 +273,9 @@ impl Collector for Tapestats {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
-
-    fn fixture_host() -> HostRoot {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"))
-    }
-
-    fn samples(sink: &Sink, family: &str) -> Vec<(String, f64)> {
-        sink.families()
-            .filter(|f| f.name() == family)
-            .flat_map(|f| {
-                f.samples()
-                    .map(|s| (s.labels.to_string(), s.value))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
+    use crate::collect::node::testutil::{self, fixture_host, samples};
 
     #[test]
     fn tape_names_and_counters() {
@@ -316,7 +300,7 @@ mod tests {
 
     #[test]
     fn recorded_rhel8_tapes() {
-        let mut c = Module::build(&Config::default(), &fixture_host());
+        let mut c = Module::build(&Config::default(), &fixture_host("legacy"));
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         assert_eq!(sink.families().len(), 10);
@@ -349,7 +333,7 @@ mod tests {
             ignored_devices: Some(Pattern::new("^st0$").expect("regex")),
             ..Config::default()
         };
-        let mut c = Module::build(&cfg, &fixture_host());
+        let mut c = Module::build(&cfg, &fixture_host("legacy"));
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         assert_eq!(
@@ -364,11 +348,6 @@ mod tests {
 
     #[test]
     fn missing_class_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -193,16 +193,7 @@ impl Collector for Thermal {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn series(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::render;
 
     fn collector(sys: &Path) -> Box<dyn Collector> {
         Module::build(
@@ -218,7 +209,7 @@ mod tests {
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         assert_eq!(
-            series(&sink),
+            render(&sink),
             vec![
                 "node_thermal_zone_temp{type=\"acpitz\",zone=\"0\"} 27.8",
                 "node_thermal_zone_temp{type=\"x86_pkg_temp\",zone=\"1\"} 44",
@@ -247,14 +238,14 @@ mod tests {
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         assert_eq!(
-            series(&sink),
+            render(&sink),
             vec!["node_thermal_zone_temp{type=\"pch_cannonlake\",zone=\"3\"} 51"]
         );
         std::fs::write(z.join("temp"), "-2500\n").expect("write");
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         assert_eq!(
-            series(&sink),
+            render(&sink),
             vec!["node_thermal_zone_temp{type=\"pch_cannonlake\",zone=\"3\"} -2.5"]
         );
         std::fs::write(z.join("temp"), "hot\n").expect("write");

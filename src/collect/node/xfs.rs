@@ -420,6 +420,7 @@ impl Collector for Xfs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil;
 
     fn value(s: &Stats, name: &str) -> u64 {
         let k = FIELDS
@@ -510,11 +511,6 @@ mod tests {
 
     #[test]
     fn missing_directory_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

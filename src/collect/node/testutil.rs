@@ -1,0 +1,65 @@
+//! Helpers shared by the node collectors' unit tests: hosts rooted at the recorded fixture
+//! trees (`tests/fixtures/hosts/<tree>`) or at a scratch directory, one-shot collection, and
+//! flattening a [`Sink`] into comparable values.
+
+use std::path::Path;
+
+use crate::collect::Sink;
+use crate::collect::registry::CollectorModule;
+use crate::host::HostRoot;
+
+/// A host whose `proc`, `sys` and `root` are those of the recorded fixture tree `tree`
+/// (`"legacy"` or `"modern"`).
+pub(crate) fn fixture_host(tree: &str) -> HostRoot {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hosts")
+        .join(tree);
+    HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"))
+}
+
+/// A host whose proc, sys and rootfs are all `dir` (a scratch tree a test fills in).
+pub(crate) fn dir_host(dir: &Path) -> HostRoot {
+    HostRoot::new(dir, dir, dir)
+}
+
+/// Builds collector `M` with `cfg` on `host` and collects once; a collection error fails the test.
+pub(crate) fn collect_once<M: CollectorModule>(cfg: &M::Config, host: &HostRoot) -> Sink {
+    let mut c = M::build(cfg, host);
+    let mut sink = Sink::new();
+    c.collect(&mut sink).expect("collect");
+    sink
+}
+
+/// Asserts that collector `M` with its default options, on a host where nothing exists,
+/// succeeds and writes nothing (missing files are normal).
+pub(crate) fn assert_empty_host_writes_nothing<M: CollectorModule>() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = dir_host(dir.path());
+    let mut c = M::build(&M::Config::default(), &host);
+    let mut sink = Sink::new();
+    c.collect(&mut sink).expect("missing is not an error");
+    assert!(sink.is_empty());
+}
+
+/// The `(labels, value)` pairs of every sample of the family named `family`, in written order.
+pub(crate) fn samples(sink: &Sink, family: &str) -> Vec<(String, f64)> {
+    sink.families()
+        .filter(|f| f.name() == family)
+        .flat_map(|f| {
+            f.samples()
+                .map(|s| (s.labels.to_string(), s.value))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Every sample rendered as `name{labels} value` (braces kept even when empty), in written order.
+pub(crate) fn render(sink: &Sink) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in sink.families() {
+        for s in f.samples() {
+            out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
+        }
+    }
+    out
+}
