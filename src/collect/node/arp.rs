@@ -145,7 +145,7 @@ impl Collector for Arp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, fixture_host};
+    use crate::collect::node::testutil::{self, collect_once, fixture_host};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -167,9 +167,7 @@ mod tests {
     fn collector_filters_devices() {
         let host = fixture_host("legacy");
         let run = |cfg: &Config| {
-            let mut c = Module::build(cfg, &host);
-            let mut sink = Sink::new();
-            c.collect(&mut sink).expect("collect");
+            let sink = collect_once::<Module>(cfg, &host);
             sink.families()
                 .flat_map(|f| {
                     f.samples()

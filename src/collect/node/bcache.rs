@@ -549,21 +549,13 @@ impl Collector for Bcache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil;
+    use crate::collect::node::testutil::{self, collect_once, fixture_host};
 
-    const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
     const UUID: &str = "6c5e6fdb-3c42-44e8-a1d9-b0c1cc4f3e8d";
 
     fn collect(cfg: &Config) -> Sink {
-        let host = HostRoot::new(
-            format!("{LEGACY}/proc"),
-            format!("{LEGACY}/sys"),
-            format!("{LEGACY}/root"),
-        );
-        let mut c = Module::build(cfg, &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        sink
+        let host = fixture_host("legacy");
+        collect_once::<Module>(cfg, &host)
     }
 
     fn value(sink: &Sink, name: &str) -> Vec<f64> {

@@ -331,21 +331,11 @@ impl Collector for Btrfs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::samples;
+    use crate::collect::node::testutil::{collect_once, fixture_host, samples};
 
-    const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
-    const MODERN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/modern");
-
-    fn collect(root: &str) -> Sink {
-        let host = HostRoot::new(
-            format!("{root}/proc"),
-            format!("{root}/sys"),
-            format!("{root}/root"),
-        );
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        sink
+    fn collect(tree: &str) -> Sink {
+        let host = fixture_host(tree);
+        collect_once::<Module>(&Switch::default(), &host)
     }
 
     #[test]
@@ -361,7 +351,7 @@ mod tests {
 
     #[test]
     fn legacy_tree() {
-        let sink = collect(LEGACY);
+        let sink = collect("legacy");
         let a = "0fb3c0a8-2a52-4e55-9b8e-1f6a5d7b3c21";
         let b = "7d1e54f2-63b9-4c3a-8a3e-2b9c0d4e5f61";
         assert_eq!(
@@ -401,7 +391,7 @@ mod tests {
 
     #[test]
     fn module_loaded_without_filesystems_writes_nothing() {
-        assert!(collect(MODERN).is_empty());
+        assert!(collect("modern").is_empty());
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().to_string_lossy().into_owned();
         assert!(collect(&root).is_empty());

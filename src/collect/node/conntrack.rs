@@ -167,7 +167,7 @@ impl Collector for Conntrack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, fixture_host};
+    use crate::collect::node::testutil::{self, collect_once, fixture_host};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -207,9 +207,7 @@ mod tests {
     #[test]
     fn collector_output() {
         let host = fixture_host("legacy");
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         let got: Vec<(String, f64)> = sink
             .families()
             .map(|f| {

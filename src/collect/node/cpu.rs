@@ -376,7 +376,7 @@ impl Collector for Cpu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, fixture_host};
+    use crate::collect::node::testutil::{self, collect_once, dir_host, fixture_host};
 
     fn samples(sink: &Sink, name: &str) -> Vec<(String, f64)> {
         let mut out = Vec::new();
@@ -498,7 +498,7 @@ mod tests {
     #[test]
     fn backwards_counters_through_the_collector() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(
             &Config {
                 enabled: true,

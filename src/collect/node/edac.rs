@@ -210,7 +210,7 @@ impl Collector for Edac {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, render};
+    use crate::collect::node::testutil::{self, collect_once, dir_host, fixture_host, render};
 
     #[test]
     fn directory_numbers() {
@@ -227,15 +227,8 @@ mod tests {
 
     #[test]
     fn recorded_skylake_imcs() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(
-            format!("{root}/proc"),
-            format!("{root}/sys"),
-            format!("{root}/root"),
-        );
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let host = fixture_host("legacy");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         let lines = render(&sink);
         assert_eq!(lines.len(), 4 + 4 + 12 + 12);
         assert_eq!(
@@ -266,7 +259,7 @@ mod tests {
         let mc = dir.path().join("devices/system/edac/mc/mc0");
         std::fs::create_dir_all(&mc).expect("mkdir");
         std::fs::write(mc.join("ce_count"), "1\n").expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         let mut sink = Sink::new();
         assert!(c.collect(&mut sink).is_err());

@@ -299,7 +299,7 @@ impl Collector for Fibrechannel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, fixture_host, samples};
+    use crate::collect::node::testutil::{self, collect_once, dir_host, fixture_host, samples};
 
     #[test]
     fn prefixes_and_trimming() {
@@ -311,9 +311,7 @@ mod tests {
 
     #[test]
     fn recorded_rhel8_qlogic_hbas() {
-        let mut c = Module::build(&Switch::default(), &fixture_host("legacy"));
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &fixture_host("legacy"));
         assert_eq!(
             samples(&sink, "node_fibrechannel_info"),
             [
@@ -358,7 +356,7 @@ mod tests {
             std::fs::write(host_dir.join(f), "0x1\n").expect("write");
         }
         std::fs::write(host_dir.join("statistics/tx_frames"), "017\n").expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");

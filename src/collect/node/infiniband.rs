@@ -560,9 +560,7 @@ impl Collector for Infiniband {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, samples};
-
-    const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
+    use crate::collect::node::testutil::{self, collect_once, fixture_host, samples};
 
     #[test]
     fn state_rate_and_go_integers() {
@@ -582,14 +580,8 @@ mod tests {
 
     #[test]
     fn legacy_tree() {
-        let host = HostRoot::new(
-            format!("{LEGACY}/proc"),
-            format!("{LEGACY}/sys"),
-            format!("{LEGACY}/root"),
-        );
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let host = fixture_host("legacy");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         assert_eq!(
             samples(&sink, "node_infiniband_info")[1].0,
             r#"board_id="MT_0000000010",device="mlx5_0",firmware_version="16.26.1040",hca_type="MT4119""#

@@ -452,20 +452,11 @@ impl Collector for Ipvs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, samples};
-
-    const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
+    use crate::collect::node::testutil::{self, collect_once, fixture_host, samples};
 
     fn collect(cfg: &Config) -> Sink {
-        let host = HostRoot::new(
-            format!("{LEGACY}/proc"),
-            format!("{LEGACY}/sys"),
-            format!("{LEGACY}/root"),
-        );
-        let mut c = Module::build(cfg, &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        sink
+        let host = fixture_host("legacy");
+        collect_once::<Module>(cfg, &host)
     }
 
     #[test]

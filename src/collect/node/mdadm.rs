@@ -297,7 +297,7 @@ impl Collector for Mdadm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil;
+    use crate::collect::node::testutil::{self, collect_once, dir_host};
 
     fn array(
         name: &str,
@@ -396,10 +396,8 @@ mod tests {
             include_str!("../../../tests/fixtures/hosts/legacy/proc/mdstat"),
         )
         .expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let host = dir_host(dir.path());
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         let fams: Vec<_> = sink
             .families()
             .map(|f| (f.name(), f.samples().len()))

@@ -129,7 +129,7 @@ impl Collector for Meminfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil;
+    use crate::collect::node::testutil::{self, collect_once, dir_host};
 
     fn collect_text(text: &str) -> Vec<(String, String, f64)> {
         let mut out = Vec::new();
@@ -184,10 +184,8 @@ mod tests {
             "MemTotal:  10 kB\nActive(anon):  2 kB\n\nHugePages_Total:   3\n",
         )
         .expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let host = dir_host(dir.path());
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         let got: Vec<_> = sink
             .families()
             .map(|f| {
@@ -243,7 +241,7 @@ mod tests {
             "MemTotal: 1 kB\nMemFree: y kB\n",
         )
         .expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         let mut sink = Sink::new();
         assert!(c.collect(&mut sink).is_err());

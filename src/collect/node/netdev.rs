@@ -227,12 +227,10 @@ impl Collector for NetDev {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, fixture_host};
+    use crate::collect::node::testutil::{self, collect_once, fixture_host};
 
     fn collect(host: &HostRoot, cfg: &Config) -> Vec<(String, String, f64)> {
-        let mut c = Module::build(cfg, host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(cfg, host);
         let mut out = Vec::new();
         for f in sink.families() {
             assert_eq!(f.kind(), MetricType::Counter);

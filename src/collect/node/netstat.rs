@@ -233,7 +233,7 @@ impl Collector for Netstat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, fixture_host};
+    use crate::collect::node::testutil::{self, dir_host, fixture_host};
 
     fn all(text: &str, layout: Layout) -> Vec<(String, String)> {
         let mut v = Vec::new();
@@ -327,7 +327,7 @@ mod tests {
     #[test]
     fn layout_change_reselects() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         std::fs::create_dir_all(dir.path().join("net")).expect("mkdir");
         let snmp = dir.path().join("net/snmp");
         let cfg = Config {

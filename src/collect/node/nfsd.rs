@@ -252,7 +252,7 @@ impl Collector for Nfsd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil;
+    use crate::collect::node::testutil::{self, collect_once, dir_host};
 
     #[test]
     fn recorded_rhel8_server() {
@@ -326,10 +326,8 @@ mod tests {
             include_str!("../../../tests/fixtures/hosts/legacy/proc/net/rpc/nfsd"),
         )
         .expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let host = dir_host(dir.path());
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         assert_eq!(sink.families().len(), 14);
         let requests = sink
             .families()

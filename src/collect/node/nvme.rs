@@ -149,7 +149,7 @@ impl Collector for Nvme {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, fixture_host};
+    use crate::collect::node::testutil::{self, dir_host, fixture_host};
 
     fn info_labels(sink: &Sink) -> Vec<String> {
         sink.families()
@@ -197,7 +197,7 @@ mod tests {
         ] {
             std::fs::write(ctrl.join(f), v).expect("write");
         }
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");

@@ -276,7 +276,7 @@ impl Collector for Os {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil;
+    use crate::collect::node::testutil::{self, collect_once, dir_host};
 
     fn labels(sink: &Sink) -> Vec<(String, String, f64)> {
         let mut out = Vec::new();
@@ -362,9 +362,7 @@ mod tests {
             "/tests/fixtures/hosts/legacy/root"
         );
         let host = HostRoot::new("/nonexistent", "/nonexistent", root);
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         assert_eq!(
             labels(&sink),
             vec![
@@ -388,7 +386,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("usr/lib")).expect("mkdir");
         let file = dir.path().join("usr/lib/os-release");
         std::fs::write(&file, "ID=arch\nNAME=Arch\nVERSION_ID=rolling\n").expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");

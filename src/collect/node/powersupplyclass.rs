@@ -339,12 +339,10 @@ impl Collector for PowerSupply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::render;
+    use crate::collect::node::testutil::{collect_once, dir_host, fixture_host, render};
 
     fn collect(host: &HostRoot, cfg: &Config) -> Vec<String> {
-        let mut c = Module::build(cfg, host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(cfg, host);
         render(&sink)
     }
 
@@ -366,12 +364,7 @@ mod tests {
 
     #[test]
     fn recorded_usb_ups_on_a_server() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(
-            format!("{root}/proc"),
-            format!("{root}/sys"),
-            format!("{root}/root"),
-        );
+        let host = fixture_host("legacy");
         let name = "power_supply=\"hid-3B1926X12345-battery\"";
         assert_eq!(
             collect(&host, &Config::default()),
@@ -409,7 +402,7 @@ mod tests {
         ] {
             std::fs::write(bat.join(f), format!("{v}\n")).expect("write");
         }
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         assert_eq!(
             collect(&host, &Config::default()),
             [
@@ -429,7 +422,7 @@ mod tests {
     #[test]
     fn missing_directory_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         assert!(collect(&host, &Config::default()).is_empty());
     }
 }

@@ -262,7 +262,7 @@ impl Collector for Rapl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, render};
+    use crate::collect::node::testutil::{self, collect_once, render};
 
     fn legacy() -> HostRoot {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
@@ -287,9 +287,7 @@ mod tests {
     fn recorded_dual_socket_xeon() {
         let host = legacy();
         let dir = host.sys("class/powercap").to_string_lossy().into_owned();
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Config::default(), &host);
         let names: Vec<_> = sink.families().map(|f| (f.name(), f.help())).collect();
         assert_eq!(
             names,
@@ -331,9 +329,7 @@ mod tests {
             enable_zone_label: true,
             ..Config::default()
         };
-        let mut c = Module::build(&cfg, &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&cfg, &host);
         let lines = render(&sink);
         assert_eq!(lines.len(), 4);
         assert_eq!(

@@ -133,6 +133,7 @@ impl Collector for Selinux {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::dir_host;
 
     fn series(sink: &Sink) -> Vec<(String, f64)> {
         let mut out = Vec::new();
@@ -198,7 +199,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("fs/selinux")).expect("mkdir");
         std::fs::write(dir.path().join("fs/selinux/enforce"), "0").expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         // No config file: -1.
         assert_eq!(

@@ -113,7 +113,7 @@ impl Collector for Sockstat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil;
+    use crate::collect::node::testutil::{self, collect_once};
 
     fn pairs(text: &str) -> Vec<(String, i64)> {
         let mut v = Vec::new();
@@ -150,9 +150,7 @@ mod tests {
         let root =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
         let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         let got: Vec<(String, f64)> = sink
             .families()
             .map(|f| {

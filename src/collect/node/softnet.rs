@@ -110,7 +110,7 @@ impl Collector for Softnet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil;
+    use crate::collect::node::testutil::{self, collect_once};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -138,9 +138,7 @@ mod tests {
         let root =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
         let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         let fams: Vec<_> = sink.families().collect();
         assert_eq!(fams.len(), 3);
         assert_eq!(fams[2].name(), "node_softnet_times_squeezed_total");

@@ -125,7 +125,7 @@ impl Collector for StatCollector {
 mod tests {
     use super::*;
     use crate::collect::MetricType;
-    use crate::collect::node::testutil;
+    use crate::collect::node::testutil::{self, collect_once, dir_host};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -177,10 +177,8 @@ mod tests {
             "cpu  1 2 3 4\ncpu0 1 2 3 4\nintr 99 1 2\nctxt 7\nbtime 1600000000\nprocesses 5\nprocs_running 2\nprocs_blocked 4\nsoftirq 8 1 1\n",
         )
         .expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let host = dir_host(dir.path());
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         let got: Vec<_> = sink
             .families()
             .map(|f| {

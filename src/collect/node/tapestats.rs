@@ -275,7 +275,7 @@ impl Collector for Tapestats {
 mod tests {
 
     use super::*;
-    use crate::collect::node::testutil::{self, fixture_host, samples};
+    use crate::collect::node::testutil::{self, collect_once, fixture_host, samples};
 
     #[test]
     fn tape_names_and_counters() {
@@ -300,9 +300,7 @@ mod tests {
 
     #[test]
     fn recorded_rhel8_tapes() {
-        let mut c = Module::build(&Config::default(), &fixture_host("legacy"));
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Config::default(), &fixture_host("legacy"));
         assert_eq!(sink.families().len(), 10);
         assert_eq!(
             samples(&sink, "node_tape_io_time_seconds_total"),
@@ -333,9 +331,7 @@ mod tests {
             ignored_devices: Some(Pattern::new("^st0$").expect("regex")),
             ..Config::default()
         };
-        let mut c = Module::build(&cfg, &fixture_host("legacy"));
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&cfg, &fixture_host("legacy"));
         assert_eq!(
             samples(&sink, "node_tape_io_now"),
             [("device=\"st1\"".to_string(), 0.0)]

@@ -174,6 +174,7 @@ impl Collector for Time {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{collect_once, dir_host};
 
     fn series(sink: &Sink) -> Vec<(String, String, f64)> {
         let mut out = Vec::new();
@@ -192,9 +193,7 @@ mod tests {
             format!("{base}/sys"),
             format!("{base}/root"),
         );
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         series(&sink)
             .into_iter()
             .filter(|(n, _, _)| n.starts_with("node_time_clocksource"))
@@ -266,7 +265,7 @@ mod tests {
     #[test]
     fn missing_clocksource_dir_still_reports_time() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         let mut sink = Sink::new();
         let before = epoch_seconds(SystemTime::now());

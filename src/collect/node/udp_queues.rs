@@ -89,7 +89,7 @@ impl Collector for UdpQueues {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil;
+    use crate::collect::node::testutil::{self, collect_once};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -135,9 +135,7 @@ mod tests {
 
     fn run(root: &std::path::Path) -> Vec<(String, f64)> {
         let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         sink.families()
             .flat_map(|f| {
                 f.samples()

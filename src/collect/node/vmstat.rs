@@ -136,7 +136,7 @@ impl Collector for Vmstat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil;
+    use crate::collect::node::testutil::{self, dir_host};
 
     fn matching(text: &str, pattern: &str) -> Vec<(String, f64)> {
         let p = Pattern::new(pattern).expect("pattern");
@@ -193,7 +193,7 @@ mod tests {
     fn collector_writes_untyped_families_and_remembers_matches() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("vmstat"), "nr_free_pages 5\npgfault 10\n").expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Config::default(), &host);
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");

@@ -420,7 +420,7 @@ impl Collector for Xfs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil;
+    use crate::collect::node::testutil::{self, collect_once};
 
     fn value(s: &Stats, name: &str) -> u64 {
         let k = FIELDS
@@ -464,9 +464,7 @@ mod tests {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/modern");
         let host = HostRoot::new(dir.join("proc"), dir.join("sys"), dir.join("root"));
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         assert!(sink.is_empty());
     }
 
@@ -475,9 +473,7 @@ mod tests {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
         let host = HostRoot::new(dir.join("proc"), dir.join("sys"), dir.join("root"));
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         assert_eq!(sink.families().len(), 39);
         let fam = sink
             .families()
