@@ -350,8 +350,7 @@ fn parse_ata_value(s: &str) -> Option<f64> {
 
 impl Diskstats {
     fn ignored(&self, dev: &str) -> bool {
-        self.exclude.as_ref().is_some_and(|p| p.is_match(dev))
-            || self.include.as_ref().is_some_and(|p| !p.is_match(dev))
+        !Pattern::admits(self.include.as_ref(), self.exclude.as_ref(), dev)
     }
 
     /// Refreshes the cached udev properties of one device. The file is read every scrape (udev

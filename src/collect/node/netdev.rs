@@ -48,12 +48,12 @@ impl Default for Config {
 
 impl Config {
     fn check(&self, key: &str, issues: &mut Vec<Issue>) {
-        if self.device_include.is_some() && self.device_exclude.is_some() {
-            issues.push(Issue::new(
-                format!("{key}.device_include"),
-                "device_include and device_exclude are mutually exclusive",
-            ));
-        }
+        Pattern::check_device_filters(
+            key,
+            self.device_include.as_ref(),
+            self.device_exclude.as_ref(),
+            issues,
+        );
     }
 }
 
@@ -177,8 +177,7 @@ impl Collector for NetDev {
         let buf = &self.buf;
         self.rows.retain(|r| {
             let name = &buf[r.name.clone()];
-            include.as_ref().is_none_or(|p| p.is_match(name))
-                && exclude.as_ref().is_none_or(|p| !p.is_match(name))
+            Pattern::admits(include.as_ref(), exclude.as_ref(), name)
         });
         if self.rows.is_empty() {
             return Ok(());
