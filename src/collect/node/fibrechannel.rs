@@ -10,9 +10,10 @@
 //! directory makes the collector write nothing; the `0x` prefix is removed from port id, port
 //! name and fabric name; unimplemented counters are left out; a missing counter file is 0.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::sysfs::read_attribute;
 use super::tapestats::parse_counter;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, Sink};
@@ -163,11 +164,6 @@ struct Fibrechannel {
     buf: String,
 }
 
-/// An attribute's value as exported: whitespace-trimmed.
-pub fn attribute(raw: &str) -> &str {
-    raw.trim()
-}
-
 /// A WWN or port id without its `0x` prefix (node_exporter drops the first two characters of
 /// any value longer than two).
 pub fn without_prefix(value: &str) -> &str {
@@ -176,16 +172,6 @@ pub fn without_prefix(value: &str) -> &str {
     } else {
         value
     }
-}
-
-/// Reads one attribute into `out`; `Ok(false)` when it is missing.
-fn read_attribute(path: &Path, buf: &mut String, out: &mut String) -> Result<bool, CollectError> {
-    if !read_into(path, buf)? {
-        return Ok(false);
-    }
-    out.clear();
-    out.push_str(attribute(buf));
-    Ok(true)
 }
 
 impl Fibrechannel {
@@ -299,6 +285,7 @@ impl Collector for Fibrechannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::sysfs::attribute;
     use crate::collect::node::testutil::{self, collect_once, dir_host, fixture_host, samples};
 
     #[test]

@@ -37,6 +37,7 @@ pub mod selinux;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
+pub mod sysfs;
 pub mod tapestats;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -8,12 +8,13 @@
 //! attributes makes the collector write nothing at all, and values are whitespace-trimmed
 //! (the kernel pads model and serial with spaces).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::sysfs::read_attribute;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, Sink};
-use crate::host::{HostRoot, list_dir, read_into};
+use crate::host::{HostRoot, list_dir};
 
 /// How long listed controllers and their static attributes are reused.
 const RESCAN: Duration = Duration::from_secs(60);
@@ -50,21 +51,6 @@ struct Nvme {
     complete: bool,
     scanned: Option<Instant>,
     buf: String,
-}
-
-/// A sysfs attribute's value as exported: surrounding whitespace removed.
-pub fn attribute(raw: &str) -> &str {
-    raw.trim()
-}
-
-/// Reads one attribute into `out`; `Ok(false)` when it is missing.
-fn read_attribute(path: &Path, buf: &mut String, out: &mut String) -> Result<bool, CollectError> {
-    if !read_into(path, buf)? {
-        return Ok(false);
-    }
-    out.clear();
-    out.push_str(attribute(buf));
-    Ok(true)
 }
 
 impl Nvme {
@@ -149,6 +135,7 @@ impl Collector for Nvme {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::sysfs::attribute;
     use crate::collect::node::testutil::{self, dir_host, fixture_host};
 
     fn info_labels(sink: &Sink) -> Vec<String> {
