@@ -18,31 +18,9 @@ kernel's cost of producing the files.
 Usage: bench/containers.py [--containers 500] [--scrapes 300] [--sonde target/release/sonde]
 Build first: cargo build --release.
 """
-import argparse, http.client, os, shutil, socket, statistics, subprocess, tempfile, time
+import argparse, http.client, os, shutil, statistics, subprocess, tempfile, time
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / TICKS
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+from common import free_port, cpu_seconds, rss_bytes
 
 
 def write(root, rel, text):
