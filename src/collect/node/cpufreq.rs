@@ -198,16 +198,12 @@ impl Collector for Cpufreq {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::render;
-
-    fn host(sys: &Path) -> HostRoot {
-        HostRoot::new("/nonexistent", sys, "/nonexistent")
-    }
+    use crate::collect::node::testutil::{render, sys_host};
 
     #[test]
     fn legacy_intel_pstate_tree() {
         let sys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy/sys");
-        let mut c = Module::build(&Switch::default(), &host(&sys));
+        let mut c = Module::build(&Switch::default(), &sys_host(&sys));
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         let got = render(&sink);
@@ -252,7 +248,7 @@ mod tests {
         ] {
             std::fs::write(f.join(name), v).expect("write");
         }
-        let mut c = Module::build(&Switch::default(), &host(dir.path()));
+        let mut c = Module::build(&Switch::default(), &sys_host(dir.path()));
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
         assert_eq!(
@@ -295,13 +291,13 @@ mod tests {
     #[test]
     fn missing_tree_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut c = Module::build(&Switch::default(), &host(dir.path()));
+        let mut c = Module::build(&Switch::default(), &sys_host(dir.path()));
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("missing is not an error");
         assert!(sink.is_empty());
         // The modern (VM) tree has no cpufreq at all.
         let sys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/modern/sys");
-        let mut c = Module::build(&Switch::default(), &host(&sys));
+        let mut c = Module::build(&Switch::default(), &sys_host(&sys));
         c.collect(&mut sink).expect("no cpufreq is not an error");
         assert!(sink.is_empty());
     }

@@ -297,7 +297,7 @@ impl Collector for Mdadm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, dir_host};
+    use crate::collect::node::testutil::{self, collect_once, dir_host, family_sizes};
 
     fn array(
         name: &str,
@@ -398,12 +398,8 @@ mod tests {
         .expect("write");
         let host = dir_host(dir.path());
         let sink = collect_once::<Module>(&Switch::default(), &host);
-        let fams: Vec<_> = sink
-            .families()
-            .map(|f| (f.name(), f.samples().len()))
-            .collect();
         assert_eq!(
-            fams,
+            family_sizes(&sink),
             [
                 ("node_md_blocks", 5),
                 ("node_md_blocks_synced", 5),

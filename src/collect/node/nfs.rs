@@ -320,7 +320,7 @@ impl Collector for Nfs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, dir_host};
+    use crate::collect::node::testutil::{self, collect_once, dir_host, family_sizes};
 
     #[test]
     fn recorded_rhel8_client_without_nfsv2() {
@@ -398,12 +398,8 @@ mod tests {
         .expect("write");
         let host = dir_host(dir.path());
         let sink = collect_once::<Module>(&Switch::default(), &host);
-        let fams: Vec<_> = sink
-            .families()
-            .map(|f| (f.name(), f.samples().len()))
-            .collect();
         assert_eq!(
-            fams,
+            family_sizes(&sink),
             [
                 ("node_nfs_packets_total", 2),
                 ("node_nfs_connections_total", 1),

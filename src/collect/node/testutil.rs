@@ -22,6 +22,11 @@ pub(crate) fn dir_host(dir: &Path) -> HostRoot {
     HostRoot::new(dir, dir, dir)
 }
 
+/// A host with only a sysfs, at `sys` (proc and rootfs point nowhere).
+pub(crate) fn sys_host(sys: &Path) -> HostRoot {
+    HostRoot::new("/nonexistent", sys, "/nonexistent")
+}
+
 /// Builds collector `M` with `cfg` on `host` and collects once; a collection error fails the test.
 pub(crate) fn collect_once<M: CollectorModule>(cfg: &M::Config, host: &HostRoot) -> Sink {
     let mut c = M::build(cfg, host);
@@ -62,4 +67,11 @@ pub(crate) fn render(sink: &Sink) -> Vec<String> {
         }
     }
     out
+}
+
+/// Every family's name and number of samples, in written order.
+pub(crate) fn family_sizes(sink: &Sink) -> Vec<(&str, usize)> {
+    sink.families()
+        .map(|f| (f.name(), f.samples().len()))
+        .collect()
 }

@@ -193,13 +193,10 @@ impl Collector for Thermal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::render;
+    use crate::collect::node::testutil::{render, sys_host};
 
     fn collector(sys: &Path) -> Box<dyn Collector> {
-        Module::build(
-            &Switch::default(),
-            &HostRoot::new("/nonexistent", sys, "/nonexistent"),
-        )
+        Module::build(&Switch::default(), &sys_host(sys))
     }
 
     #[test]
