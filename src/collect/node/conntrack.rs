@@ -167,7 +167,7 @@ impl Collector for Conntrack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, fixture_host};
+    use crate::collect::node::testutil::{self, collect_once, first_values, fixture_host};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -208,15 +208,7 @@ mod tests {
     fn collector_output() {
         let host = fixture_host("legacy");
         let sink = collect_once::<Module>(&Switch::default(), &host);
-        let got: Vec<(String, f64)> = sink
-            .families()
-            .map(|f| {
-                (
-                    f.name().to_string(),
-                    f.samples().next().map_or(-1.0, |s| s.value),
-                )
-            })
-            .collect();
+        let got = first_values(&sink);
         assert_eq!(got.len(), 10);
         assert_eq!(got[0], ("node_nf_conntrack_entries".to_string(), 500.0));
         assert_eq!(

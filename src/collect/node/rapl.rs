@@ -262,15 +262,10 @@ impl Collector for Rapl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, render};
+    use crate::collect::node::testutil::{self, collect_once, fixture_host, render};
 
     fn legacy() -> HostRoot {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
-        HostRoot::new(
-            format!("{root}/proc"),
-            format!("{root}/sys"),
-            format!("{root}/root"),
-        )
+        fixture_host("legacy")
     }
 
     #[test]

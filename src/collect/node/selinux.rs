@@ -133,7 +133,7 @@ impl Collector for Selinux {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::dir_host;
+    use crate::collect::node::testutil::{dir_host, fixture_host};
 
     fn series(sink: &Sink) -> Vec<(String, f64)> {
         let mut out = Vec::new();
@@ -160,12 +160,7 @@ mod tests {
     }
 
     fn tree(name: &str) -> HostRoot {
-        let base = format!("{}/tests/fixtures/hosts/{name}", env!("CARGO_MANIFEST_DIR"));
-        HostRoot::new(
-            format!("{base}/proc"),
-            format!("{base}/sys"),
-            format!("{base}/root"),
-        )
+        fixture_host(name)
     }
 
     #[test]

@@ -110,7 +110,7 @@ impl Collector for Softnet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once};
+    use crate::collect::node::testutil::{self, collect_once, fixture_host};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -135,9 +135,7 @@ mod tests {
 
     #[test]
     fn collector_labels_cpus_by_line() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
+        let host = fixture_host("legacy");
         let sink = collect_once::<Module>(&Switch::default(), &host);
         let fams: Vec<_> = sink.families().collect();
         assert_eq!(fams.len(), 3);

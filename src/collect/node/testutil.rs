@@ -75,3 +75,15 @@ pub(crate) fn family_sizes(sink: &Sink) -> Vec<(&str, usize)> {
         .map(|f| (f.name(), f.samples().len()))
         .collect()
 }
+
+/// Every family's name and its first sample's value (-1 for a family without samples).
+pub(crate) fn first_values(sink: &Sink) -> Vec<(String, f64)> {
+    sink.families()
+        .map(|f| {
+            (
+                f.name().to_string(),
+                f.samples().next().map_or(-1.0, |s| s.value),
+            )
+        })
+        .collect()
+}

@@ -174,7 +174,7 @@ impl Collector for Time {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{collect_once, dir_host};
+    use crate::collect::node::testutil::{collect_once, dir_host, fixture_host};
 
     fn series(sink: &Sink) -> Vec<(String, String, f64)> {
         let mut out = Vec::new();
@@ -187,12 +187,7 @@ mod tests {
     }
 
     fn collect_tree(tree: &str) -> Vec<(String, String, f64)> {
-        let base = format!("{}/tests/fixtures/hosts/{tree}", env!("CARGO_MANIFEST_DIR"));
-        let host = HostRoot::new(
-            format!("{base}/proc"),
-            format!("{base}/sys"),
-            format!("{base}/root"),
-        );
+        let host = fixture_host(tree);
         let sink = collect_once::<Module>(&Switch::default(), &host);
         series(&sink)
             .into_iter()
