@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::sysfs::rescan_if_due;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
 use crate::host::{HostError, HostRoot, list_dir, read_into};
@@ -145,15 +146,7 @@ impl Collector for Edac {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        let now = Instant::now();
-        if self
-            .scanned
-            .is_none_or(|t| now.duration_since(t) >= REFRESH)
-        {
-            self.scanned = None;
-            self.rescan()?;
-            self.scanned = Some(now);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, REFRESH, Self::rescan)?;
         if self.controllers.is_empty() {
             return Ok(());
         }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::sysfs::rescan_if_due;
 use crate::collect::node::dmi::attr_text;
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
@@ -284,15 +285,7 @@ impl Collector for PowerSupply {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        let now = Instant::now();
-        if self
-            .scanned
-            .is_none_or(|t| now.duration_since(t) >= REFRESH)
-        {
-            self.scanned = None;
-            self.rescan()?;
-            self.scanned = Some(now);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, REFRESH, Self::rescan)?;
         if self.supplies.is_empty() {
             return Ok(());
         }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::sysfs::rescan_if_due;
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
 use crate::config::Issue;
@@ -204,15 +205,7 @@ impl Collector for Rapl {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        let now = Instant::now();
-        if self
-            .scanned
-            .is_none_or(|t| now.duration_since(t) >= REFRESH)
-        {
-            self.scanned = None;
-            self.rescan()?;
-            self.scanned = Some(now);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, REFRESH, Self::rescan)?;
         // Since Linux 5.10 `energy_uj` is root-only: node_exporter stops at the first zone it
         // cannot read (writing those before it, reporting no error), and so do we.
         let mut values = std::mem::take(&mut self.values);

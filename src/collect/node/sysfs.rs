@@ -1,7 +1,9 @@
-//! Reading sysfs attributes shared by the node collectors: one value per file, as described in
-//! the kernel's Documentation/filesystems/sysfs.rst (a value and a newline).
+//! Helpers shared by the sysfs class collectors: reading attributes (one value per file, as
+//! described in the kernel's Documentation/filesystems/sysfs.rst: a value and a newline), and
+//! refreshing a cached device listing on a timer.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::collect::CollectError;
 use crate::host::read_into;
@@ -24,4 +26,22 @@ pub fn read_attribute(
     out.clear();
     out.push_str(attribute(buf));
     Ok(true)
+}
+
+/// Runs `rescan` on `this` when the listing stamped by `scanned` was never made or is `every`
+/// old. The stamp is cleared first and set (to the time before the rescan) only on success, so
+/// a failed rescan is retried at the next scrape.
+pub fn rescan_if_due<T>(
+    this: &mut T,
+    scanned: impl Fn(&mut T) -> &mut Option<Instant>,
+    every: Duration,
+    rescan: impl FnOnce(&mut T) -> Result<(), CollectError>,
+) -> Result<(), CollectError> {
+    let now = Instant::now();
+    if scanned(this).is_none_or(|t| now.duration_since(t) >= every) {
+        *scanned(this) = None;
+        rescan(this)?;
+        *scanned(this) = Some(now);
+    }
+    Ok(())
 }
