@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::sysfs::rescan_if_due;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
 use crate::host::{HostError, HostRoot, list_dir, read_into};
@@ -115,7 +116,6 @@ impl Cpufreq {
                 hw_max,
             });
         }
-        self.scanned = Some(Instant::now());
         Ok(())
     }
 }
@@ -126,12 +126,7 @@ impl Collector for Cpufreq {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN)
-            && let Err(e) = self.rescan()
-        {
-            self.scanned = None;
-            return Err(e);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, RESCAN, Self::rescan)?;
         // Read everything before writing, so a parse failure writes nothing (node_exporter
         // fails the whole collector).
         self.now.clear();

@@ -17,6 +17,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::sysfs::rescan_if_due;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::sink::escape_label_value;
 use crate::collect::{CollectError, Collector, MetricType, Sink, Suffix};
@@ -407,7 +408,6 @@ impl Hwmon {
             self.scan_chip(&dir, &mut b)?;
         }
         self.families = b.families.into_values().collect();
-        self.scanned = Some(Instant::now());
         Ok(())
     }
 
@@ -543,12 +543,7 @@ impl Collector for Hwmon {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN)
-            && let Err(e) = self.rescan()
-        {
-            self.scanned = None;
-            return Err(e);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, RESCAN, Self::rescan)?;
         let mut raw = [0u8; 128];
         for fam in &self.families {
             self.values.clear();

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::sysfs::rescan_if_due;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
 use crate::host::{HostError, HostRoot, list_dir, read_attr, read_into};
@@ -126,7 +127,6 @@ impl Thermal {
                 });
             }
         }
-        self.scanned = Some(Instant::now());
         Ok(())
     }
 }
@@ -137,12 +137,7 @@ impl Collector for Thermal {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN)
-            && let Err(e) = self.rescan()
-        {
-            self.scanned = None;
-            return Err(e);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, RESCAN, Self::rescan)?;
         // Read first, write after: a parse failure writes nothing.
         self.temps.clear();
         for z in &self.zones {

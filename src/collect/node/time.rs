@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jiff::tz::TimeZone;
 
+use super::sysfs::rescan_if_due;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, Sink};
 use crate::host::{HostRoot, list_dir, read_attr, read_into};
@@ -96,17 +97,11 @@ impl Time {
                 });
             }
         }
-        self.scanned = Some(Instant::now());
         Ok(())
     }
 
     fn clocksources(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN)
-            && let Err(e) = self.rescan()
-        {
-            self.scanned = None;
-            return Err(e);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, RESCAN, Self::rescan)?;
         if self.devices.is_empty() {
             return Ok(());
         }
