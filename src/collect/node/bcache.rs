@@ -24,7 +24,6 @@ use serde::Deserialize;
 
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::Issue;
 use crate::host::{HostRoot, list_dir, read_into};
 
 /// Registry entry.
@@ -49,11 +48,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 impl CollectorModule for Module {
     type Config = Config;

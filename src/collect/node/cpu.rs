@@ -22,7 +22,6 @@ use serde::Deserialize;
 
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::Issue;
 use crate::host::{HostRoot, list_dir, read_attr, read_into};
 
 /// Registry entry.
@@ -47,11 +46,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 /// How often the CPU directories and their topology are re-read: topology only changes on
 /// hot-plug, so it is not worth a few hundred `open`s per scrape on a large host.

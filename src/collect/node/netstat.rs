@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::{Issue, Pattern};
+use crate::config::Pattern;
 use crate::host::{HostRoot, read_into};
 
 /// Registry entry.
@@ -51,11 +51,7 @@ fn default_fields() -> Pattern {
         .unwrap_or_else(|_| unreachable!("\"^$\" is a valid regex"))
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 impl CollectorModule for Module {
     type Config = Config;

@@ -22,7 +22,7 @@ use super::sysfs::rescan_if_due;
 use crate::collect::node::dmi::attr_text;
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::{Issue, Pattern};
+use crate::config::Pattern;
 use crate::host::{HostError, HostRoot, is_missing, list_dir};
 
 /// How long the supply and attribute lists are reused.
@@ -51,11 +51,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 /// Numeric attributes: `(sysfs file, family name after node_power_supply_, divisor)`.
 const NUMERIC: [(&str, &str, f64); 49] = [

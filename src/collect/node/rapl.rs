@@ -17,7 +17,6 @@ use serde::Deserialize;
 use super::sysfs::rescan_if_due;
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::Issue;
 use crate::host::{HostError, HostRoot, list_dir, read_attr, read_into};
 
 /// How long the zone list is reused.
@@ -46,11 +45,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 impl CollectorModule for Module {
     type Config = Config;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::{Issue, Pattern};
+use crate::config::Pattern;
 use crate::host::{HostRoot, list_dir, read_into};
 
 /// How long the list of tapes is reused.
@@ -43,11 +43,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 impl CollectorModule for Module {
     type Config = Config;

@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::Issue;
 use crate::config::Pattern;
 use crate::host::{HostRoot, read_into};
 
@@ -49,11 +48,7 @@ fn default_fields() -> Pattern {
     }
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 impl CollectorModule for Module {
     type Config = Config;
