@@ -371,7 +371,7 @@ impl Collector for Cpu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, dir_host, fixture_host};
+    use crate::collect::node::testutil::{self, collect_once, dir_host, fixture_host, scrape};
 
     fn samples(sink: &Sink, name: &str) -> Vec<(String, f64)> {
         let mut out = Vec::new();
@@ -506,15 +506,13 @@ mod tests {
             "cpu  1 1 1 1 1\ncpu0 100 0 0 5000 300\nintr 1\n",
         )
         .expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        scrape(c.as_mut());
         std::fs::write(
             dir.path().join("stat"),
             "cpu  1 1 1 1 1\ncpu0 101 0 0 5100 250\nintr 1\n",
         )
         .expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             value(&sink, "node_cpu_seconds_total", r#"cpu="0",mode="iowait""#),
             Some(3.0)

@@ -193,14 +193,13 @@ impl Collector for Cpufreq {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{render, sys_host};
+    use crate::collect::node::testutil::{render, scrape, sys_host};
 
     #[test]
     fn legacy_intel_pstate_tree() {
         let sys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy/sys");
         let mut c = Module::build(&Switch::default(), &sys_host(&sys));
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         let got = render(&sink);
         let expected: Vec<String> = [
             "node_cpu_frequency_min_hertz{cpu=\"0\"} 800000000",
@@ -244,8 +243,7 @@ mod tests {
             std::fs::write(f.join(name), v).expect("write");
         }
         let mut c = Module::build(&Switch::default(), &sys_host(dir.path()));
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             render(&sink),
             vec![
@@ -256,8 +254,7 @@ mod tests {
         );
         std::fs::write(f.join("scaling_cur_freq"), "2200000\n").expect("write");
         std::fs::write(f.join("cpuinfo_min_freq"), "900000\n").expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         let got = render(&sink);
         assert_eq!(
             got[1],

@@ -532,7 +532,7 @@ impl Diskstats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, fixture_host};
+    use crate::collect::node::testutil::{self, fixture_host, scrape};
 
     const LEGACY: &str = include_str!("../../../tests/fixtures/hosts/legacy/proc/diskstats");
     const MODERN: &str = include_str!("../../../tests/fixtures/hosts/modern/proc/diskstats");
@@ -777,8 +777,7 @@ mod tests {
         let host = HostRoot::new(dir.path(), dir.path(), dir.path().join("root"));
         let mut c = Module::build(&Config::default(), &host);
         let info = |c: &mut Box<dyn Collector>| {
-            let mut sink = Sink::new();
-            c.collect(&mut sink).expect("collect");
+            let sink = scrape(c.as_mut());
             sink.families()
                 .find(|f| f.name() == "node_disk_info")
                 .and_then(|f| f.samples().next().map(|s| s.labels.to_string()))

@@ -286,7 +286,9 @@ impl Collector for Fibrechannel {
 mod tests {
     use super::*;
     use crate::collect::node::sysfs::attribute;
-    use crate::collect::node::testutil::{self, collect_once, dir_host, fixture_host, samples};
+    use crate::collect::node::testutil::{
+        self, collect_once, dir_host, fixture_host, samples, scrape,
+    };
 
     #[test]
     fn prefixes_and_trimming() {
@@ -345,8 +347,7 @@ mod tests {
         std::fs::write(host_dir.join("statistics/tx_frames"), "017\n").expect("write");
         let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         // Base-prefixed like node_exporter: a leading 0 is octal.
         assert_eq!(
             samples(&sink, "node_fibrechannel_tx_frames_total"),

@@ -573,7 +573,7 @@ impl Collector for Hwmon {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{render, sys_host};
+    use crate::collect::node::testutil::{render, scrape, sys_host};
 
     fn collector(sys: &Path) -> Box<dyn Collector> {
         Module::build(&Switch::default(), &sys_host(sys))
@@ -650,8 +650,7 @@ mod tests {
     fn legacy_tree_matches_node_exporter() {
         let sys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy/sys");
         let mut c = collector(&sys);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         let mut got = render(&sink);
         got.sort();
         // Recorded from node_exporter 1.5.0 on the same tree (sorted).
@@ -746,8 +745,7 @@ mod tests {
         std::fs::write(chip.join("name"), "drivetemp\n").expect("write");
         std::fs::write(chip.join("temp1_input"), "31000\n").expect("write");
         let mut c = collector(dir.path());
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             render(&sink),
             vec![
@@ -758,8 +756,7 @@ mod tests {
         std::fs::write(chip.join("temp1_input"), "32500\n").expect("write");
         // A label appearing within the rescan interval is not picked up yet.
         std::fs::write(chip.join("temp1_label"), "Drive Temperature\n").expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             render(&sink)[1],
             "node_hwmon_temp_celsius{chip=\"drivetemp\",sensor=\"temp1\"} 32.5"

@@ -229,7 +229,7 @@ impl Collector for Netstat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, dir_host, fixture_host};
+    use crate::collect::node::testutil::{self, dir_host, fixture_host, scrape};
 
     fn all(text: &str, layout: Layout) -> Vec<(String, String)> {
         let mut v = Vec::new();
@@ -290,8 +290,7 @@ mod tests {
         let host = fixture_host("legacy");
         let mut c = Module::build(&Config::default(), &host);
         for _ in 0..2 {
-            let mut sink = Sink::new();
-            c.collect(&mut sink).expect("collect");
+            let sink = scrape(c.as_mut());
             let got: Vec<(String, String, f64)> = sink
                 .families()
                 .map(|f| {
@@ -332,8 +331,7 @@ mod tests {
         };
         let mut c = Module::build(&cfg, &host);
         let run = |c: &mut Box<dyn Collector>| {
-            let mut sink = Sink::new();
-            c.collect(&mut sink).expect("collect");
+            let sink = scrape(c.as_mut());
             sink.families()
                 .map(|f| (f.name().to_string(), f.samples().next().map(|s| s.value)))
                 .collect::<Vec<_>>()

@@ -136,7 +136,7 @@ impl Collector for Nvme {
 mod tests {
     use super::*;
     use crate::collect::node::sysfs::attribute;
-    use crate::collect::node::testutil::{self, dir_host, fixture_host};
+    use crate::collect::node::testutil::{self, dir_host, fixture_host, scrape};
 
     fn info_labels(sink: &Sink) -> Vec<String> {
         sink.families()
@@ -160,8 +160,7 @@ mod tests {
     #[test]
     fn recorded_rhel8_controllers() {
         let mut c = Module::build(&Switch::default(), &fixture_host("legacy"));
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             info_labels(&sink),
             [
@@ -186,16 +185,14 @@ mod tests {
         }
         let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             info_labels(&sink),
             [r#"device="nvme0",firmware_revision="1.0",model="M",serial="S",state="live""#]
         );
 
         std::fs::write(ctrl.join("state"), "resetting\n").expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             info_labels(&sink),
             [r#"device="nvme0",firmware_revision="1.0",model="M",serial="S",state="resetting""#]

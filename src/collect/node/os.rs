@@ -276,7 +276,7 @@ impl Collector for Os {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, dir_host};
+    use crate::collect::node::testutil::{self, collect_once, dir_host, scrape};
 
     fn labels(sink: &Sink) -> Vec<(String, String, f64)> {
         let mut out = Vec::new();
@@ -388,8 +388,7 @@ mod tests {
         std::fs::write(&file, "ID=arch\nNAME=Arch\nVERSION_ID=rolling\n").expect("write");
         let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         let got = labels(&sink);
         assert_eq!(
             got.len(),
@@ -406,8 +405,7 @@ mod tests {
             .open(&file)
             .and_then(|f| f.set_modified(later))
             .expect("touch");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert!(labels(&sink)[0].1.contains("id=\"arch2\""));
     }
 

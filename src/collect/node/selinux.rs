@@ -133,7 +133,7 @@ impl Collector for Selinux {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{dir_host, fixture_host};
+    use crate::collect::node::testutil::{dir_host, fixture_host, scrape};
 
     fn series(sink: &Sink) -> Vec<(String, f64)> {
         let mut out = Vec::new();
@@ -154,8 +154,7 @@ mod tests {
                 &mut own
             }
         };
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         series(&sink)
     }
 

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use crate::collect::Sink;
 use crate::collect::registry::CollectorModule;
+use crate::collect::{Collector, Sink};
 use crate::host::HostRoot;
 
 /// A host whose `proc`, `sys` and `root` are those of the recorded fixture tree `tree`
@@ -29,7 +29,11 @@ pub(crate) fn sys_host(sys: &Path) -> HostRoot {
 
 /// Builds collector `M` with `cfg` on `host` and collects once; a collection error fails the test.
 pub(crate) fn collect_once<M: CollectorModule>(cfg: &M::Config, host: &HostRoot) -> Sink {
-    let mut c = M::build(cfg, host);
+    scrape(M::build(cfg, host).as_mut())
+}
+
+/// Collects once from an already built collector into a fresh sink; an error fails the test.
+pub(crate) fn scrape(c: &mut dyn Collector) -> Sink {
     let mut sink = Sink::new();
     c.collect(&mut sink).expect("collect");
     sink

@@ -188,7 +188,7 @@ impl Collector for Thermal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{render, sys_host};
+    use crate::collect::node::testutil::{render, scrape, sys_host};
 
     fn collector(sys: &Path) -> Box<dyn Collector> {
         Module::build(&Switch::default(), &sys_host(sys))
@@ -198,8 +198,7 @@ mod tests {
     fn legacy_tree() {
         let sys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy/sys");
         let mut c = collector(&sys);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             render(&sink),
             vec![
@@ -227,15 +226,13 @@ mod tests {
         std::fs::write(z.join("type"), "pch_cannonlake\n").expect("write");
         std::fs::write(z.join("temp"), "51000\n").expect("write");
         let mut c = collector(dir.path());
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             render(&sink),
             vec!["node_thermal_zone_temp{type=\"pch_cannonlake\",zone=\"3\"} 51"]
         );
         std::fs::write(z.join("temp"), "-2500\n").expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             render(&sink),
             vec!["node_thermal_zone_temp{type=\"pch_cannonlake\",zone=\"3\"} -2.5"]

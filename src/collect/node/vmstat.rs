@@ -131,7 +131,7 @@ impl Collector for Vmstat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, dir_host};
+    use crate::collect::node::testutil::{self, dir_host, scrape};
 
     fn matching(text: &str, pattern: &str) -> Vec<(String, f64)> {
         let p = Pattern::new(pattern).expect("pattern");
@@ -190,8 +190,7 @@ mod tests {
         std::fs::write(dir.path().join("vmstat"), "nr_free_pages 5\npgfault 10\n").expect("write");
         let host = dir_host(dir.path());
         let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         let got: Vec<_> = sink
             .families()
             .map(|f| {
@@ -214,8 +213,7 @@ mod tests {
         );
         // Different fields at the same positions (another kernel's file): matched afresh.
         std::fs::write(dir.path().join("vmstat"), "oom_kill 1\nnr_dirty 3\n").expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         let names: Vec<_> = sink.families().map(|f| f.name()).collect();
         assert_eq!(names, ["node_vmstat_oom_kill"]);
     }
