@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::sysfs::read_attribute;
+use super::sysfs::{read_attribute, read_listed};
 use super::tapestats::parse_counter;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, Sink};
@@ -233,15 +233,10 @@ impl Collector for Fibrechannel {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN) {
-            self.rescan()?;
-        }
-        if !self.read_hosts()? {
-            // A host went away or changed since the last rescan: look again now.
-            self.rescan()?;
-            if !self.read_hosts()? {
-                return Ok(());
-            }
+        let due = self.scanned.is_none_or(|t| t.elapsed() >= RESCAN);
+        // A device that went away (or was replaced) since the last rescan is looked for again.
+        if !read_listed(self, due, Self::rescan, Self::read_hosts)? {
+            return Ok(());
         }
         if !self.complete || self.hosts.is_empty() {
             return Ok(());

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::sysfs::read_attribute;
+use super::sysfs::{read_attribute, read_listed};
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, Sink};
 use crate::host::{HostRoot, list_dir};
@@ -98,15 +98,10 @@ impl Collector for Nvme {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN) {
-            self.rescan()?;
-        }
-        if !self.read_states()? {
-            // A controller went away (or one appeared in its place): look again now.
-            self.rescan()?;
-            if !self.read_states()? {
-                return Ok(());
-            }
+        let due = self.scanned.is_none_or(|t| t.elapsed() >= RESCAN);
+        // A device that went away (or was replaced) since the last rescan is looked for again.
+        if !read_listed(self, due, Self::rescan, Self::read_states)? {
+            return Ok(());
         }
         if !self.complete || self.controllers.is_empty() {
             return Ok(());

@@ -45,3 +45,22 @@ pub fn rescan_if_due<T>(
     }
     Ok(())
 }
+
+/// Brings a cached listing up to date before a scrape: rescans when `due`, then `read`s the
+/// per-scrape values; when `read` finds the listing stale (false: a device went away or was
+/// replaced), rescans once more and reads again. False when the listing is still stale.
+pub fn read_listed<T>(
+    this: &mut T,
+    due: bool,
+    rescan: impl Fn(&mut T) -> Result<(), CollectError>,
+    read: impl Fn(&mut T) -> Result<bool, CollectError>,
+) -> Result<bool, CollectError> {
+    if due {
+        rescan(this)?;
+    }
+    if read(this)? {
+        return Ok(true);
+    }
+    rescan(this)?;
+    read(this)
+}

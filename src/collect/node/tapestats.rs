@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::sysfs::read_listed;
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
 use crate::config::Pattern;
@@ -239,15 +240,10 @@ impl Collector for Tapestats {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN) {
-            self.rescan()?;
-        }
-        if !self.read_counters()? {
-            // A tape went away since the last rescan: look again now.
-            self.rescan()?;
-            if !self.read_counters()? {
-                return Ok(());
-            }
+        let due = self.scanned.is_none_or(|t| t.elapsed() >= RESCAN);
+        // A device that went away (or was replaced) since the last rescan is looked for again.
+        if !read_listed(self, due, Self::rescan, Self::read_counters)? {
+            return Ok(());
         }
         let ignored = self.ignored.as_ref();
         let shown = |t: &&Tape| !ignored.is_some_and(|p| p.is_match(&t.name));
