@@ -1,9 +1,9 @@
 """Helpers shared by the benchmarks in this directory (imported as `common`: each script runs
 with bench/ first on sys.path): a free local port, a process's CPU seconds and resident memory
 from /proc/PID (proc(5): `stat` fields 14-15 utime/stime in clock ticks, `status` VmRSS in kB),
-and percentiles.
+waiting for an exporter to answer, and percentiles.
 """
-import os, socket
+import http.client, os, socket, time
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -33,3 +33,20 @@ def rss_bytes(pid):
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def wait_up(port, timeout=20, what="exporter"):
+    """Polls GET /metrics until it answers 200; returns that response's body."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/metrics")
+            r = c.getresponse()
+            body = r.read()
+            if r.status == 200:
+                return body
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{what} on port {port} did not come up")

@@ -13,23 +13,7 @@ such). Build first: cargo build --release.
 """
 import argparse, http.client, os, statistics, subprocess, tempfile, time
 
-from common import free_port, cpu_seconds, rss_bytes, pct
-
-
-def wait_up(port, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/metrics")
-            r = c.getresponse()
-            r.read()
-            if r.status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"exporter on port {port} did not come up")
+from common import cpu_seconds, free_port, pct, rss_bytes, wait_up
 
 
 def scrape_loop(port, n, gzip):
