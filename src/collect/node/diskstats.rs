@@ -532,22 +532,13 @@ impl Diskstats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, fixture_host, scrape};
+    use crate::collect::node::testutil::{self, all_samples, collect_once, fixture_host, scrape};
 
     const LEGACY: &str = include_str!("../../../tests/fixtures/hosts/legacy/proc/diskstats");
     const MODERN: &str = include_str!("../../../tests/fixtures/hosts/modern/proc/diskstats");
 
     fn collect(tree: &str, cfg: &Config) -> Vec<(String, String, f64)> {
-        let mut c = Module::build(cfg, &fixture_host(tree));
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collects");
-        sink.families()
-            .flat_map(|f| {
-                f.samples()
-                    .map(|s| (f.name().to_string(), s.labels.to_string(), s.value))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        all_samples(&collect_once::<Module>(cfg, &fixture_host(tree)))
     }
 
     fn value(all: &[(String, String, f64)], name: &str, labels: &str) -> Option<f64> {

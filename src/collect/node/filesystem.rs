@@ -489,7 +489,7 @@ impl Collector for Filesystem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, fixture_host};
+    use crate::collect::node::testutil::{self, all_samples, fixture_host};
     use std::sync::Mutex;
     use std::sync::atomic::AtomicUsize;
 
@@ -505,16 +505,6 @@ mod tests {
             files: 1000,
             ffree: 900,
         }
-    }
-
-    fn samples(sink: &Sink) -> Vec<(String, String, f64)> {
-        sink.families()
-            .flat_map(|f| {
-                f.samples()
-                    .map(|s| (f.name().to_string(), s.labels.to_string(), s.value))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
     }
 
     #[test]
@@ -613,7 +603,7 @@ mod tests {
         let mut fs = Filesystem::new(&Config::default(), &host, statfs);
         let mut sink = Sink::new();
         fs.collect(&mut sink).expect("collect");
-        let all = samples(&sink);
+        let all = all_samples(&sink);
         let get = |name: &str, mp: &str| {
             all.iter()
                 .find(|(n, l, _)| n == name && l.ends_with(&format!("mountpoint=\"{mp}\"")))
@@ -644,7 +634,7 @@ mod tests {
         // Unchanged mounts file: the cached list is reused, one worker thread serves all.
         let mut sink = Sink::new();
         fs.collect(&mut sink).expect("collect again");
-        assert_eq!(samples(&sink), all);
+        assert_eq!(all_samples(&sink), all);
         assert_eq!(fs.statter.spawned, 1);
     }
 
@@ -681,7 +671,7 @@ mod tests {
         };
         let mut fs = Filesystem::new(&cfg, &host, statfs);
         let errors = |sink: &Sink| {
-            samples(sink)
+            all_samples(sink)
                 .into_iter()
                 .filter(|(n, _, _)| n == "node_filesystem_device_error")
                 .map(|(_, l, v)| (l, v))

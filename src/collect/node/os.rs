@@ -276,17 +276,7 @@ impl Collector for Os {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, dir_host, scrape};
-
-    fn labels(sink: &Sink) -> Vec<(String, String, f64)> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push((f.name().to_string(), s.labels.to_string(), s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::{self, all_samples, collect_once, dir_host, scrape};
 
     #[test]
     fn recorded_files() {
@@ -364,7 +354,7 @@ mod tests {
         let host = HostRoot::new("/nonexistent", "/nonexistent", root);
         let sink = collect_once::<Module>(&Switch::default(), &host);
         assert_eq!(
-            labels(&sink),
+            all_samples(&sink),
             vec![
                 (
                     "node_os_info".to_string(),
@@ -389,7 +379,7 @@ mod tests {
         let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         let sink = scrape(c.as_mut());
-        let got = labels(&sink);
+        let got = all_samples(&sink);
         assert_eq!(
             got.len(),
             1,
@@ -406,7 +396,7 @@ mod tests {
             .and_then(|f| f.set_modified(later))
             .expect("touch");
         let sink = scrape(c.as_mut());
-        assert!(labels(&sink)[0].1.contains("id=\"arch2\""));
+        assert!(all_samples(&sink)[0].1.contains("id=\"arch2\""));
     }
 
     #[test]

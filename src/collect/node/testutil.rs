@@ -62,6 +62,17 @@ pub(crate) fn samples(sink: &Sink, family: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// Every sample as `(family name, labels, value)`, in written order.
+pub(crate) fn all_samples(sink: &Sink) -> Vec<(String, String, f64)> {
+    sink.families()
+        .flat_map(|f| {
+            f.samples()
+                .map(|s| (f.name().to_string(), s.labels.to_string(), s.value))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Every sample rendered as `name{labels} value` (braces kept even when empty), in written order.
 pub(crate) fn render(sink: &Sink) -> Vec<String> {
     let mut out = Vec::new();

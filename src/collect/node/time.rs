@@ -169,22 +169,12 @@ impl Collector for Time {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{collect_once, dir_host, fixture_host};
-
-    fn series(sink: &Sink) -> Vec<(String, String, f64)> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push((f.name().to_string(), s.labels.to_string(), s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::{all_samples, collect_once, dir_host, fixture_host};
 
     fn collect_tree(tree: &str) -> Vec<(String, String, f64)> {
         let host = fixture_host(tree);
         let sink = collect_once::<Module>(&Switch::default(), &host);
-        series(&sink)
+        all_samples(&sink)
             .into_iter()
             .filter(|(n, _, _)| n.starts_with("node_time_clocksource"))
             .collect()
@@ -260,7 +250,7 @@ mod tests {
         let mut sink = Sink::new();
         let before = epoch_seconds(SystemTime::now());
         c.collect(&mut sink).expect("collect");
-        let got = series(&sink);
+        let got = all_samples(&sink);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].0, "node_time_seconds");
         assert!(got[0].2 >= before && got[0].2 - before < 60.0, "{got:?}");
