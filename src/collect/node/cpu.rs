@@ -371,15 +371,9 @@ impl Collector for Cpu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, dir_host, fixture_host, scrape};
-
-    fn samples(sink: &Sink, name: &str) -> Vec<(String, f64)> {
-        let mut out = Vec::new();
-        for f in sink.families().filter(|f| f.name() == name) {
-            out.extend(f.samples().map(|s| (s.labels.to_string(), s.value)));
-        }
-        out
-    }
+    use crate::collect::node::testutil::{
+        self, collect_once, dir_host, fixture_host, samples, scrape,
+    };
 
     fn value(sink: &Sink, name: &str, labels: &str) -> Option<f64> {
         samples(sink, name)
