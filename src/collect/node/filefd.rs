@@ -69,7 +69,7 @@ impl Collector for Filefd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, dir_host};
+    use crate::collect::node::testutil::{self, collect_file};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -101,11 +101,7 @@ mod tests {
 
     #[test]
     fn collector_output() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("sys/fs")).expect("mkdir");
-        std::fs::write(dir.path().join("sys/fs/file-nr"), "7\t0\t99\n").expect("write");
-        let host = dir_host(dir.path());
-        let sink = collect_once::<Module>(&Switch::default(), &host);
+        let sink = collect_file::<Module>("sys/fs/file-nr", "7\t0\t99\n");
         let got: Vec<_> = sink
             .families()
             .map(|f| (f.name(), f.help(), f.samples().next().map(|s| s.value)))

@@ -297,7 +297,7 @@ impl Collector for Mdadm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, dir_host, family_sizes};
+    use crate::collect::node::testutil::{self, collect_file, family_sizes};
 
     fn array(
         name: &str,
@@ -390,14 +390,10 @@ mod tests {
 
     #[test]
     fn collects_every_state_series() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("mdstat"),
+        let sink = collect_file::<Module>(
+            "mdstat",
             include_str!("../../../tests/fixtures/hosts/legacy/proc/mdstat"),
-        )
-        .expect("write");
-        let host = dir_host(dir.path());
-        let sink = collect_once::<Module>(&Switch::default(), &host);
+        );
         assert_eq!(
             family_sizes(&sink),
             [

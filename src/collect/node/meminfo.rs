@@ -129,7 +129,7 @@ impl Collector for Meminfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, dir_host};
+    use crate::collect::node::testutil::{self, collect_file, dir_host};
 
     fn collect_text(text: &str) -> Vec<(String, String, f64)> {
         let mut out = Vec::new();
@@ -178,14 +178,10 @@ mod tests {
 
     #[test]
     fn family_names_and_help() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("meminfo"),
+        let sink = collect_file::<Module>(
+            "meminfo",
             "MemTotal:  10 kB\nActive(anon):  2 kB\n\nHugePages_Total:   3\n",
-        )
-        .expect("write");
-        let host = dir_host(dir.path());
-        let sink = collect_once::<Module>(&Switch::default(), &host);
+        );
         let got: Vec<_> = sink
             .families()
             .map(|f| {

@@ -320,7 +320,7 @@ impl Collector for Nfs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, dir_host, family_sizes};
+    use crate::collect::node::testutil::{self, collect_file, family_sizes};
 
     #[test]
     fn recorded_rhel8_client_without_nfsv2() {
@@ -389,15 +389,10 @@ mod tests {
 
     #[test]
     fn collects_every_version() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("net/rpc")).expect("mkdir");
-        std::fs::write(
-            dir.path().join("net/rpc/nfs"),
+        let sink = collect_file::<Module>(
+            "net/rpc/nfs",
             include_str!("../../../tests/fixtures/hosts/legacy/proc/net/rpc/nfs"),
-        )
-        .expect("write");
-        let host = dir_host(dir.path());
-        let sink = collect_once::<Module>(&Switch::default(), &host);
+        );
         assert_eq!(
             family_sizes(&sink),
             [

@@ -252,7 +252,7 @@ impl Collector for Nfsd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, dir_host};
+    use crate::collect::node::testutil::{self, collect_file};
 
     #[test]
     fn recorded_rhel8_server() {
@@ -319,15 +319,10 @@ mod tests {
 
     #[test]
     fn collects_all_families() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("net/rpc")).expect("mkdir");
-        std::fs::write(
-            dir.path().join("net/rpc/nfsd"),
+        let sink = collect_file::<Module>(
+            "net/rpc/nfsd",
             include_str!("../../../tests/fixtures/hosts/legacy/proc/net/rpc/nfsd"),
-        )
-        .expect("write");
-        let host = dir_host(dir.path());
-        let sink = collect_once::<Module>(&Switch::default(), &host);
+        );
         assert_eq!(sink.families().len(), 14);
         let requests = sink
             .families()

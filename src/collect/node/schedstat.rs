@@ -114,7 +114,7 @@ impl Collector for Schedstat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::node::testutil::{self, collect_once, dir_host};
+    use crate::collect::node::testutil::{self, collect_file};
 
     const LEGACY: &str = include_str!("../../../tests/fixtures/hosts/legacy/proc/schedstat");
 
@@ -148,10 +148,7 @@ mod tests {
 
     #[test]
     fn collector_writes_seconds() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("schedstat"), LEGACY).expect("write");
-        let host = dir_host(dir.path());
-        let sink = collect_once::<Module>(&Switch::default(), &host);
+        let sink = collect_file::<Module>("schedstat", LEGACY);
         let fams: Vec<_> = sink.families().collect();
         assert_eq!(fams.len(), 3);
         assert_eq!(fams[0].name(), "node_schedstat_running_seconds_total");

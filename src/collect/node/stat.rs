@@ -125,7 +125,7 @@ impl Collector for StatCollector {
 mod tests {
     use super::*;
     use crate::collect::MetricType;
-    use crate::collect::node::testutil::{self, collect_once, dir_host};
+    use crate::collect::node::testutil::{self, collect_file};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -171,14 +171,10 @@ mod tests {
 
     #[test]
     fn families_types_and_help() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("stat"),
+        let sink = collect_file::<Module>(
+            "stat",
             "cpu  1 2 3 4\ncpu0 1 2 3 4\nintr 99 1 2\nctxt 7\nbtime 1600000000\nprocesses 5\nprocs_running 2\nprocs_blocked 4\nsoftirq 8 1 1\n",
-        )
-        .expect("write");
-        let host = dir_host(dir.path());
-        let sink = collect_once::<Module>(&Switch::default(), &host);
+        );
         let got: Vec<_> = sink
             .families()
             .map(|f| {

@@ -39,6 +39,18 @@ pub(crate) fn scrape(c: &mut dyn Collector) -> Sink {
     sink
 }
 
+/// Collects once with collector `M`'s default options from a scratch host holding only the
+/// file `rel` (relative to the host's proc, sys and rootfs directory) with content `text`.
+pub(crate) fn collect_file<M: CollectorModule>(rel: &str, text: &str) -> Sink {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&path, text).expect("write");
+    collect_once::<M>(&M::Config::default(), &dir_host(dir.path()))
+}
+
 /// Asserts that collector `M` with its default options, on a host where nothing exists,
 /// succeeds and writes nothing (missing files are normal).
 pub(crate) fn assert_empty_host_writes_nothing<M: CollectorModule>() {
