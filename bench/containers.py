@@ -18,31 +18,9 @@ kernel's cost of producing the files.
 Usage: bench/containers.py [--containers 500] [--scrapes 300] [--sonde target/release/sonde]
 Build first: cargo build --release.
 """
-import argparse, http.client, os, shutil, socket, statistics, subprocess, tempfile, time
+import argparse, http.client, os, shutil, statistics, subprocess, tempfile, time
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / TICKS
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+from common import cpu_seconds, free_port, rss_bytes, wait_up
 
 
 def write(root, rel, text):
@@ -132,22 +110,6 @@ def generate(root, containers):
     return pod
 
 
-def wait_up(port, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/metrics")
-            r = c.getresponse()
-            body = r.read()
-            if r.status == 200:
-                return body
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"sonde on port {port} did not come up")
-
-
 def run(sonde, root, cfg_text, scrapes, containers):
     cfg = os.path.join(root, "sonde.yaml")
     with open(cfg, "w") as f:
@@ -159,7 +121,7 @@ def run(sonde, root, cfg_text, scrapes, containers):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=dict(os.environ, MALLOC_ARENA_MAX="2"))
     try:
-        body = wait_up(port).decode()
+        body = wait_up(port, what="sonde").decode()
         rss_idle = rss_bytes(proc.pid)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for _ in range(5):  # warm the per-path caches

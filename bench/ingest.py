@@ -14,29 +14,11 @@ the highest offered rates are limited by this machine's second core as much as b
 """
 import argparse, http.client, json, multiprocessing, os, socket, subprocess, sys, tempfile, time
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / TICKS
+from common import cpu_seconds, free_port, rss_bytes
 
 
 def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return rss_bytes(pid) / (1 << 20)
 
 
 def metric(port, name, labels=None):

@@ -11,47 +11,9 @@ sonde runs with scrape.min_interval_seconds 0, so every scrape is a real collect
 scrapes under wrk still share the collection in flight: that is the feature, and is reported as
 such). Build first: cargo build --release.
 """
-import argparse, http.client, os, socket, statistics, subprocess, sys, tempfile, time
+import argparse, http.client, os, statistics, subprocess, tempfile, time
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / TICKS  # utime, stime (fields 14, 15)
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def wait_up(port, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/metrics")
-            r = c.getresponse()
-            r.read()
-            if r.status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"exporter on port {port} did not come up")
+from common import cpu_seconds, free_port, pct, rss_bytes, wait_up
 
 
 def scrape_loop(port, n, gzip):
@@ -85,11 +47,6 @@ def wrk(port, seconds):
         if line.startswith("Requests/sec:"):
             return float(line.split()[1])
     raise SystemExit("wrk printed no Requests/sec:\n" + out)
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 def measure(name, proc, port, n, wrk_seconds):

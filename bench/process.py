@@ -14,31 +14,9 @@ non-empty groups are equal.
 Usage: bench/process.py [--scrapes 300] [--procs 300] [--sonde target/release/sonde] [--markdown]
 Build first: cargo build --release.
 """
-import argparse, http.client, os, re, socket, statistics, subprocess, tempfile, time
+import argparse, http.client, os, re, statistics, subprocess, tempfile, time
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / TICKS  # utime, stime (fields 14, 15)
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+from common import free_port, cpu_seconds, rss_bytes, pct
 
 
 def get(port):
@@ -82,11 +60,6 @@ NUM_PROCS = re.compile(r'^namedprocess_namegroup_num_procs\{groupname="((?:[^"\\
 
 def groups(text):
     return {m.group(1): float(m.group(2)) for m in NUM_PROCS.finditer(text)}
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 def measure(name, proc, port, n, text):

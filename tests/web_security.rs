@@ -210,20 +210,40 @@ fn write_config(dir: &Path, yaml: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// Writes `yaml` as the web config in `dir` and starts sonde with it.
+fn start(dir: &Path, yaml: &str) -> Result<Daemon> {
+    Daemon::start(&write_config(dir, yaml)?)
+}
+
+/// curl over TLS trusting only `ca`, presenting `client`'s client certificate when given.
+fn curl_tls(ca: &Path, client: Option<&Pki>, url: &str) -> Result<Reply> {
+    match client {
+        Some(c) => curl(&[
+            "--cacert",
+            s(ca),
+            "--cert",
+            s(&c.client_cert),
+            "--key",
+            s(&c.client_key),
+            url,
+        ]),
+        None => curl(&["--cacert", s(ca), url]),
+    }
+}
+
 #[test]
 fn tls_serves_with_the_configured_certificate() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let a = pki(dir.path(), "a")?;
     let other = pki(dir.path(), "other")?;
     // Relative names resolve against the web config's directory, not the working directory.
-    let cfg = write_config(
+    let d = start(
         dir.path(),
         "tls_server_config:\n  cert_file: a-server.pem\n  key_file: a-server.key\n  min_version: TLS12\n",
     )?;
-    let d = Daemon::start(&cfg)?;
     assert!(d.log().contains("\"tls\":true"), "{}", d.log());
 
-    let ok = curl(&["--cacert", s(&a.ca), &d.url("https", "/-/healthy")])?;
+    let ok = curl_tls(&a.ca, None, &d.url("https", "/-/healthy"))?;
     assert_eq!(
         (ok.exit, ok.status, ok.body.as_str()),
         (0, 200, "Healthy\n"),
@@ -247,7 +267,7 @@ fn tls_serves_with_the_configured_certificate() -> Result<()> {
     assert_eq!(ok12.status, 200, "{ok12:?}");
 
     // Another CA does not vouch for the server: curl refuses (exit 60).
-    let untrusted = curl(&["--cacert", s(&other.ca), &d.url("https", "/-/healthy")])?;
+    let untrusted = curl_tls(&other.ca, None, &d.url("https", "/-/healthy"))?;
     assert_eq!((untrusted.exit, untrusted.status), (60, 0), "{untrusted:?}");
     assert!(
         untrusted.stderr.contains("SSL certificate problem"),
@@ -264,7 +284,7 @@ fn mtls_require_and_verify_with_allowed_sans() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let a = pki(dir.path(), "a")?;
     let other = pki(dir.path(), "other")?;
-    let cfg = write_config(
+    let d = start(
         dir.path(),
         &format!(
             "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: a-ca.pem\n  client_allowed_sans: [client.example]\n",
@@ -272,37 +292,20 @@ fn mtls_require_and_verify_with_allowed_sans() -> Result<()> {
             s(&a.server_key)
         ),
     )?;
-    let d = Daemon::start(&cfg)?;
     let url = d.url("https", "/-/healthy");
 
-    let with_cert = curl(&[
-        "--cacert",
-        s(&a.ca),
-        "--cert",
-        s(&a.client_cert),
-        "--key",
-        s(&a.client_key),
-        &url,
-    ])?;
+    let with_cert = curl_tls(&a.ca, Some(&a), &url)?;
     assert_eq!(
         (with_cert.exit, with_cert.status),
         (0, 200),
         "{with_cert:?}"
     );
 
-    let without = curl(&["--cacert", s(&a.ca), &url])?;
+    let without = curl_tls(&a.ca, None, &url)?;
     assert!(without.exit != 0 && without.status == 0, "{without:?}");
 
     // Same SAN, but issued by a CA the server does not trust.
-    let foreign = curl(&[
-        "--cacert",
-        s(&a.ca),
-        "--cert",
-        s(&other.client_cert),
-        "--key",
-        s(&other.client_key),
-        &url,
-    ])?;
+    let foreign = curl_tls(&a.ca, Some(&other), &url)?;
     assert!(foreign.exit != 0 && foreign.status == 0, "{foreign:?}");
     Ok(())
 }
@@ -311,20 +314,11 @@ fn mtls_require_and_verify_with_allowed_sans() -> Result<()> {
 fn client_allowed_sans_rejects_other_names() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let a = pki(dir.path(), "a")?;
-    let cfg = write_config(
+    let d = start(
         dir.path(),
         "tls_server_config:\n  cert_file: a-server.pem\n  key_file: a-server.key\n  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [nobody.example]\n",
     )?;
-    let d = Daemon::start(&cfg)?;
-    let r = curl(&[
-        "--cacert",
-        s(&a.ca),
-        "--cert",
-        s(&a.client_cert),
-        "--key",
-        s(&a.client_key),
-        &d.url("https", "/-/healthy"),
-    ])?;
+    let r = curl_tls(&a.ca, Some(&a), &d.url("https", "/-/healthy"))?;
     assert!(r.exit != 0 && r.status == 0, "{r:?}");
     Ok(())
 }
@@ -333,13 +327,12 @@ fn client_allowed_sans_rejects_other_names() -> Result<()> {
 fn basic_auth_and_headers_on_every_endpoint() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let hash = bcrypt::hash("s3cret", 4)?;
-    let cfg = write_config(
+    let d = start(
         dir.path(),
         &format!(
             "http_server_config:\n  headers:\n    X-Frame-Options: deny\n    Strict-Transport-Security: max-age=31536000\nbasic_auth_users:\n  alice: {hash}\n  bob: {hash}\n"
         ),
     )?;
-    let d = Daemon::start(&cfg)?;
 
     for path in ["/metrics", "/-/healthy", "/-/ready", "/"] {
         let url = d.url("http", path);
@@ -385,14 +378,13 @@ fn certificate_rotation_without_restart() -> Result<()> {
     let key = dir.path().join("live.key");
     std::fs::copy(&a.server_cert, &cert)?;
     std::fs::copy(&a.server_key, &key)?;
-    let cfg = write_config(
+    let d = start(
         dir.path(),
         "tls_server_config:\n  cert_file: live.pem\n  key_file: live.key\n",
     )?;
-    let d = Daemon::start(&cfg)?;
     let url = d.url("https", "/-/healthy");
-    assert_eq!(curl(&["--cacert", s(&a.ca), &url])?.status, 200);
-    assert_eq!(curl(&["--cacert", s(&b.ca), &url])?.exit, 60);
+    assert_eq!(curl_tls(&a.ca, None, &url)?.status, 200);
+    assert_eq!(curl_tls(&b.ca, None, &url)?.exit, 60);
 
     // Rotate as cert managers do: write new files, rename them over the old ones.
     let tmp_cert = dir.path().join("live.pem.tmp");
@@ -401,13 +393,13 @@ fn certificate_rotation_without_restart() -> Result<()> {
     std::fs::copy(&b.server_key, &tmp_key)?;
     std::fs::rename(&tmp_cert, &cert)?;
     // A handshake between the two renames sees a mismatched pair: the old one must stay.
-    let between = curl(&["--cacert", s(&a.ca), &url])?;
+    let between = curl_tls(&a.ca, None, &url)?;
     assert_eq!(between.status, 200, "{between:?}\n{}", d.log());
     std::fs::rename(&tmp_key, &key)?;
 
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let r = curl(&["--cacert", s(&b.ca), &url])?;
+        let r = curl_tls(&b.ca, None, &url)?;
         if r.status == 200 {
             break;
         }
@@ -418,7 +410,7 @@ fn certificate_rotation_without_restart() -> Result<()> {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(curl(&["--cacert", s(&a.ca), &url])?.exit, 60);
+    assert_eq!(curl_tls(&a.ca, None, &url)?.exit, 60);
     assert!(d.log().contains("TLS certificate reloaded"), "{}", d.log());
     Ok(())
 }
@@ -448,43 +440,40 @@ fn refused(dir: &Path, yaml: &str) -> Result<(i32, String)> {
     }
 }
 
+/// Asserts that sonde exits with code 1 on `yaml`, naming the problem (`expected`) on stderr.
+fn assert_refused(dir: &Path, yaml: &str, expected: &str) -> Result<()> {
+    let (code, stderr) = refused(dir, yaml)?;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    Ok(())
+}
+
 #[test]
 fn bad_web_config_refuses_to_start_naming_the_key() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let missing = dir.path().join("missing.pem");
-    let (code, stderr) = refused(
+    assert_refused(
         dir.path(),
         "tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.key\n",
-    )?;
-    assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains(&format!(
+        &format!(
             "tls_server_config.cert_file: reading {}: No such file or directory",
             missing.display()
-        )),
-        "{stderr}"
-    );
+        ),
+    )?;
 
-    let (code, stderr) = refused(dir.path(), "basic_auth_users:\n  alice: hunter2\n")?;
-    assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("basic_auth_users.alice: not a bcrypt hash"),
-        "{stderr}"
-    );
+    assert_refused(
+        dir.path(),
+        "basic_auth_users:\n  alice: hunter2\n",
+        "basic_auth_users.alice: not a bcrypt hash",
+    )?;
 
-    let (code, stderr) = refused(
+    assert_refused(
         dir.path(),
         "tls_server_config:\n  min_version: TLS14\n  cert_file: a\n  key_file: b\n",
+        "tls_server_config.min_version: unknown TLS version \"TLS14\"",
     )?;
-    assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("tls_server_config.min_version: unknown TLS version \"TLS14\""),
-        "{stderr}"
-    );
 
-    let (code, stderr) = refused(dir.path(), "basic_auth_user: {}\n")?;
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("basic_auth_user"), "{stderr}");
+    assert_refused(dir.path(), "basic_auth_user: {}\n", "basic_auth_user")?;
     Ok(())
 }
 
@@ -493,25 +482,14 @@ fn optional_client_certificates() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let a = pki(dir.path(), "a")?;
     let other = pki(dir.path(), "other")?;
-    let with = |d: &Daemon, pki: &Pki| {
-        curl(&[
-            "--cacert",
-            s(&a.ca),
-            "--cert",
-            s(&pki.client_cert),
-            "--key",
-            s(&pki.client_key),
-            &d.url("https", "/-/healthy"),
-        ])
-    };
+    let with = |d: &Daemon, pki: &Pki| curl_tls(&a.ca, Some(pki), &d.url("https", "/-/healthy"));
 
     // VerifyClientCertIfGiven: no certificate is fine, a certificate must chain to the CA.
-    let cfg = write_config(
+    let d = start(
         dir.path(),
         "tls_server_config:\n  cert_file: a-server.pem\n  key_file: a-server.key\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: a-ca.pem\n",
     )?;
-    let d = Daemon::start(&cfg)?;
-    let none = curl(&["--cacert", s(&a.ca), &d.url("https", "/-/healthy")])?;
+    let none = curl_tls(&a.ca, None, &d.url("https", "/-/healthy"))?;
     assert_eq!(none.status, 200, "{none:?}");
     assert_eq!(with(&d, &a)?.status, 200);
     let foreign = with(&d, &other)?;
@@ -519,23 +497,21 @@ fn optional_client_certificates() -> Result<()> {
     drop(d);
 
     // RequestClientCert: asked for, never verified.
-    let cfg = write_config(
+    let d = start(
         dir.path(),
         "tls_server_config:\n  cert_file: a-server.pem\n  key_file: a-server.key\n  client_auth_type: RequestClientCert\n",
     )?;
-    let d = Daemon::start(&cfg)?;
-    let none = curl(&["--cacert", s(&a.ca), &d.url("https", "/-/healthy")])?;
+    let none = curl_tls(&a.ca, None, &d.url("https", "/-/healthy"))?;
     assert_eq!(none.status, 200, "{none:?}");
     assert_eq!(with(&d, &other)?.status, 200);
     drop(d);
 
     // RequireAnyClientCert: any certificate, but one is required.
-    let cfg = write_config(
+    let d = start(
         dir.path(),
         "tls_server_config:\n  cert_file: a-server.pem\n  key_file: a-server.key\n  client_auth_type: RequireAnyClientCert\n",
     )?;
-    let d = Daemon::start(&cfg)?;
-    let none = curl(&["--cacert", s(&a.ca), &d.url("https", "/-/healthy")])?;
+    let none = curl_tls(&a.ca, None, &d.url("https", "/-/healthy"))?;
     assert!(none.exit != 0 && none.status == 0, "{none:?}");
     assert_eq!(with(&d, &other)?.status, 200);
     Ok(())

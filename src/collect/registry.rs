@@ -44,10 +44,17 @@ impl CollectorConfig for Switch {
 }
 
 /// Implements [`CollectorConfig`] for a struct with an `enabled: bool` field and an inherent
-/// `fn check(&self, key: &str, issues: &mut Vec<Issue>)`.
+/// `fn check(&self, key: &str, issues: &mut Vec<Issue>)`; `collector_config!(Config, unchecked)`
+/// for a struct whose options need no validation beyond their types.
 #[macro_export]
 macro_rules! collector_config {
     ($ty:ty) => {
+        $crate::collector_config!($ty, |cfg, key, issues| cfg.check(key, issues));
+    };
+    ($ty:ty, unchecked) => {
+        $crate::collector_config!($ty, |_cfg, _key, _issues| ());
+    };
+    ($ty:ty, |$cfg:ident, $key:ident, $issues:ident| $check:expr) => {
         impl $crate::collect::registry::CollectorConfig for $ty {
             fn enabled(&self) -> bool {
                 self.enabled
@@ -55,8 +62,9 @@ macro_rules! collector_config {
             fn set_enabled(&mut self, on: bool) {
                 self.enabled = on;
             }
-            fn validate(&self, key: &str, issues: &mut Vec<$crate::config::Issue>) {
-                self.check(key, issues)
+            fn validate(&self, $key: &str, $issues: &mut Vec<$crate::config::Issue>) {
+                let $cfg = self;
+                $check
             }
         }
     };

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Deserializer};
 
+use super::Issue;
+
 /// A regular expression from the configuration, compiled when the file is parsed so that a bad
 /// pattern is reported with its key. Matching is unanchored, as in node_exporter's flags (write
 /// `^...$` to anchor).
@@ -30,6 +32,28 @@ impl Pattern {
     /// The compiled regex.
     pub fn regex(&self) -> &regex::Regex {
         &self.0
+    }
+
+    /// True when `name` passes an include/exclude pair: it matches `include` (when set) and
+    /// does not match `exclude` (when set).
+    pub fn admits(include: Option<&Pattern>, exclude: Option<&Pattern>, name: &str) -> bool {
+        include.is_none_or(|p| p.is_match(name)) && !exclude.is_some_and(|p| p.is_match(name))
+    }
+
+    /// A collector's `device_include` and `device_exclude` cannot both be set: when they are,
+    /// reports it at `<key>.device_include`.
+    pub fn check_device_filters(
+        key: &str,
+        include: Option<&Pattern>,
+        exclude: Option<&Pattern>,
+        issues: &mut Vec<Issue>,
+    ) {
+        if include.is_some() && exclude.is_some() {
+            issues.push(Issue::new(
+                format!("{key}.device_include"),
+                "device_include and device_exclude are mutually exclusive",
+            ));
+        }
     }
 }
 

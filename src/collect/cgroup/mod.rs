@@ -860,7 +860,7 @@ fn passes(cfg: &Config, e: &Entry) -> bool {
         container
     };
     let check = |inc: &Option<Pattern>, exc: &Option<Pattern>, v: &str| {
-        inc.as_ref().is_none_or(|p| p.is_match(v)) && !exc.as_ref().is_some_and(|p| p.is_match(v))
+        Pattern::admits(inc.as_ref(), exc.as_ref(), v)
     };
     check(&cfg.path_include, &cfg.path_exclude, &e.id)
         && check(&cfg.namespace_include, &cfg.namespace_exclude, ns)

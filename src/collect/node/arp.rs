@@ -40,12 +40,12 @@ impl Default for Config {
 
 impl Config {
     fn check(&self, key: &str, issues: &mut Vec<Issue>) {
-        if self.device_include.is_some() && self.device_exclude.is_some() {
-            issues.push(Issue::new(
-                format!("{key}.device_include"),
-                "device_include and device_exclude are mutually exclusive",
-            ));
-        }
+        Pattern::check_device_filters(
+            key,
+            self.device_include.as_ref(),
+            self.device_exclude.as_ref(),
+            issues,
+        );
     }
 }
 
@@ -124,8 +124,7 @@ impl Collector for Arp {
         let (include, exclude) = (&self.include, &self.exclude);
         self.counts.retain(|(r, _)| {
             let name = &buf[r.clone()];
-            include.as_ref().is_none_or(|p| p.is_match(name))
-                && exclude.as_ref().is_none_or(|p| !p.is_match(name))
+            Pattern::admits(include.as_ref(), exclude.as_ref(), name)
         });
         if self.counts.is_empty() {
             return Ok(());
@@ -145,6 +144,7 @@ impl Collector for Arp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_once, fixture_host};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -164,13 +164,9 @@ mod tests {
 
     #[test]
     fn collector_filters_devices() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
+        let host = fixture_host("legacy");
         let run = |cfg: &Config| {
-            let mut c = Module::build(cfg, &host);
-            let mut sink = Sink::new();
-            c.collect(&mut sink).expect("collect");
+            let sink = collect_once::<Module>(cfg, &host);
             sink.families()
                 .flat_map(|f| {
                     f.samples()
@@ -208,11 +204,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -24,7 +24,6 @@ use serde::Deserialize;
 
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::Issue;
 use crate::host::{HostRoot, list_dir, read_into};
 
 /// Registry entry.
@@ -49,11 +48,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 impl CollectorModule for Module {
     type Config = Config;
@@ -549,20 +544,13 @@ impl Collector for Bcache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_once, fixture_host};
 
-    const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
     const UUID: &str = "6c5e6fdb-3c42-44e8-a1d9-b0c1cc4f3e8d";
 
     fn collect(cfg: &Config) -> Sink {
-        let host = HostRoot::new(
-            format!("{LEGACY}/proc"),
-            format!("{LEGACY}/sys"),
-            format!("{LEGACY}/root"),
-        );
-        let mut c = Module::build(cfg, &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        sink
+        let host = fixture_host("legacy");
+        collect_once::<Module>(cfg, &host)
     }
 
     fn value(sink: &Sink, name: &str) -> Vec<f64> {
@@ -640,11 +628,6 @@ mod tests {
 
     #[test]
     fn missing_directory_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

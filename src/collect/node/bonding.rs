@@ -134,32 +134,16 @@ impl Collector for Bonding {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn render(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::{collect_once, dir_host, fixture_host, render};
 
     fn collect(host: &HostRoot) -> Vec<String> {
-        let mut c = Module::build(&Switch::default(), host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), host);
         render(&sink)
     }
 
     #[test]
     fn recorded_active_backup_bond() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(
-            format!("{root}/proc"),
-            format!("{root}/sys"),
-            format!("{root}/root"),
-        );
+        let host = fixture_host("legacy");
         assert_eq!(
             collect(&host),
             [
@@ -183,7 +167,7 @@ mod tests {
         w("bond0/slave_eth0/bonding_slave/mii_status", "up\n");
         w("bond0/lower_eth1/bonding_slave/mii_status", "going back\n");
         w("bond1/bonding/slaves", "\n");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         assert_eq!(
             collect(&host),
             [
@@ -201,7 +185,7 @@ mod tests {
     #[test]
     fn no_bonding_driver_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         assert!(collect(&host).is_empty());
         assert!(is_up("up\n"));
         assert!(!is_up("down\n"));

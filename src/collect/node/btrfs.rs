@@ -331,31 +331,11 @@ impl Collector for Btrfs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{collect_once, fixture_host, samples};
 
-    const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
-    const MODERN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/modern");
-
-    fn collect(root: &str) -> Sink {
-        let host = HostRoot::new(
-            format!("{root}/proc"),
-            format!("{root}/sys"),
-            format!("{root}/root"),
-        );
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        sink
-    }
-
-    fn series(sink: &Sink, name: &str) -> Vec<(String, f64)> {
-        sink.families()
-            .filter(|f| f.name() == name)
-            .flat_map(|f| {
-                f.samples()
-                    .map(|s| (s.labels.to_string(), s.value))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+    fn collect(tree: &str) -> Sink {
+        let host = fixture_host(tree);
+        collect_once::<Module>(&Switch::default(), &host)
     }
 
     #[test]
@@ -371,21 +351,21 @@ mod tests {
 
     #[test]
     fn legacy_tree() {
-        let sink = collect(LEGACY);
+        let sink = collect("legacy");
         let a = "0fb3c0a8-2a52-4e55-9b8e-1f6a5d7b3c21";
         let b = "7d1e54f2-63b9-4c3a-8a3e-2b9c0d4e5f61";
         assert_eq!(
-            series(&sink, "node_btrfs_info"),
+            samples(&sink, "node_btrfs_info"),
             [
                 (format!(r#"uuid="{a}",label="backup-pool""#), 1.0),
                 (format!(r#"uuid="{b}",label="""#), 1.0),
             ]
         );
         assert_eq!(
-            series(&sink, "node_btrfs_device_size_bytes")[0],
+            samples(&sink, "node_btrfs_device_size_bytes")[0],
             (format!(r#"uuid="{a}",device="sdc""#), 4000787030016.0)
         );
-        let ratio = series(&sink, "node_btrfs_allocation_ratio");
+        let ratio = samples(&sink, "node_btrfs_allocation_ratio");
         assert_eq!(
             ratio[0],
             (
@@ -394,14 +374,14 @@ mod tests {
             )
         );
         assert_eq!(
-            series(&sink, "node_btrfs_used_bytes")[3],
+            samples(&sink, "node_btrfs_used_bytes")[3],
             (
                 format!(r#"uuid="{b}",block_group_type="data",mode="single""#),
                 88021147648.0
             )
         );
         assert_eq!(
-            series(&sink, "node_btrfs_reserved_bytes")[1],
+            samples(&sink, "node_btrfs_reserved_bytes")[1],
             (
                 format!(r#"uuid="{a}",block_group_type="metadata""#),
                 49152.0
@@ -411,7 +391,7 @@ mod tests {
 
     #[test]
     fn module_loaded_without_filesystems_writes_nothing() {
-        assert!(collect(MODERN).is_empty());
+        assert!(collect("modern").is_empty());
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().to_string_lossy().into_owned();
         assert!(collect(&root).is_empty());

@@ -167,6 +167,7 @@ impl Collector for Conntrack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_once, first_values, fixture_host};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -205,21 +206,9 @@ mod tests {
 
     #[test]
     fn collector_output() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        let got: Vec<(String, f64)> = sink
-            .families()
-            .map(|f| {
-                (
-                    f.name().to_string(),
-                    f.samples().next().map_or(-1.0, |s| s.value),
-                )
-            })
-            .collect();
+        let host = fixture_host("legacy");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
+        let got = first_values(&sink);
         assert_eq!(got.len(), 10);
         assert_eq!(got[0], ("node_nf_conntrack_entries".to_string(), 500.0));
         assert_eq!(
@@ -238,11 +227,6 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

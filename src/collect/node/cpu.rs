@@ -22,7 +22,6 @@ use serde::Deserialize;
 
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::Issue;
 use crate::host::{HostRoot, list_dir, read_attr, read_into};
 
 /// Registry entry.
@@ -47,11 +46,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 /// How often the CPU directories and their topology are re-read: topology only changes on
 /// hot-plug, so it is not worth a few hundred `open`s per scrape on a large host.
@@ -376,14 +371,9 @@ impl Collector for Cpu {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn samples(sink: &Sink, name: &str) -> Vec<(String, f64)> {
-        let mut out = Vec::new();
-        for f in sink.families().filter(|f| f.name() == name) {
-            out.extend(f.samples().map(|s| (s.labels.to_string(), s.value)));
-        }
-        out
-    }
+    use crate::collect::node::testutil::{
+        self, collect_once, dir_host, fixture_host, samples, scrape,
+    };
 
     fn value(sink: &Sink, name: &str, labels: &str) -> Option<f64> {
         samples(sink, name)
@@ -393,14 +383,7 @@ mod tests {
     }
 
     fn collect_tree(tree: &str) -> Sink {
-        let base = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/hosts")
-            .join(tree);
-        let host = HostRoot::new(base.join("proc"), base.join("sys"), base.join("root"));
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        sink
+        collect_once::<Module>(&Config::default(), &fixture_host(tree))
     }
 
     #[test]
@@ -504,7 +487,7 @@ mod tests {
     #[test]
     fn backwards_counters_through_the_collector() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(
             &Config {
                 enabled: true,
@@ -517,15 +500,13 @@ mod tests {
             "cpu  1 1 1 1 1\ncpu0 100 0 0 5000 300\nintr 1\n",
         )
         .expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        scrape(c.as_mut());
         std::fs::write(
             dir.path().join("stat"),
             "cpu  1 1 1 1 1\ncpu0 101 0 0 5100 250\nintr 1\n",
         )
         .expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             value(&sink, "node_cpu_seconds_total", r#"cpu="0",mode="iowait""#),
             Some(3.0)
@@ -562,11 +543,6 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

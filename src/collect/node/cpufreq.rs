@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::sysfs::rescan_if_due;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
 use crate::host::{HostError, HostRoot, list_dir, read_into};
@@ -115,7 +116,6 @@ impl Cpufreq {
                 hw_max,
             });
         }
-        self.scanned = Some(Instant::now());
         Ok(())
     }
 }
@@ -126,12 +126,7 @@ impl Collector for Cpufreq {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN)
-            && let Err(e) = self.rescan()
-        {
-            self.scanned = None;
-            return Err(e);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, RESCAN, Self::rescan)?;
         // Read everything before writing, so a parse failure writes nothing (node_exporter
         // fails the whole collector).
         self.now.clear();
@@ -198,28 +193,14 @@ impl Collector for Cpufreq {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn series(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
-    }
-
-    fn host(sys: &Path) -> HostRoot {
-        HostRoot::new("/nonexistent", sys, "/nonexistent")
-    }
+    use crate::collect::node::testutil::{render, scrape, sys_host};
 
     #[test]
     fn legacy_intel_pstate_tree() {
         let sys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy/sys");
-        let mut c = Module::build(&Switch::default(), &host(&sys));
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        let got = series(&sink);
+        let mut c = Module::build(&Switch::default(), &sys_host(&sys));
+        let sink = scrape(c.as_mut());
+        let got = render(&sink);
         let expected: Vec<String> = [
             "node_cpu_frequency_min_hertz{cpu=\"0\"} 800000000",
             "node_cpu_frequency_min_hertz{cpu=\"1\"} 800000000",
@@ -261,11 +242,10 @@ mod tests {
         ] {
             std::fs::write(f.join(name), v).expect("write");
         }
-        let mut c = Module::build(&Switch::default(), &host(dir.path()));
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let mut c = Module::build(&Switch::default(), &sys_host(dir.path()));
+        let sink = scrape(c.as_mut());
         assert_eq!(
-            series(&sink),
+            render(&sink),
             vec![
                 "node_cpu_frequency_hertz{cpu=\"12\"} 2000000000",
                 "node_cpu_frequency_min_hertz{cpu=\"12\"} 1000000000",
@@ -274,9 +254,8 @@ mod tests {
         );
         std::fs::write(f.join("scaling_cur_freq"), "2200000\n").expect("write");
         std::fs::write(f.join("cpuinfo_min_freq"), "900000\n").expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        let got = series(&sink);
+        let sink = scrape(c.as_mut());
+        let got = render(&sink);
         assert_eq!(
             got[1],
             "node_cpu_frequency_min_hertz{cpu=\"12\"} 1000000000"
@@ -304,13 +283,13 @@ mod tests {
     #[test]
     fn missing_tree_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut c = Module::build(&Switch::default(), &host(dir.path()));
+        let mut c = Module::build(&Switch::default(), &sys_host(dir.path()));
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("missing is not an error");
         assert!(sink.is_empty());
         // The modern (VM) tree has no cpufreq at all.
         let sys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/modern/sys");
-        let mut c = Module::build(&Switch::default(), &host(&sys));
+        let mut c = Module::build(&Switch::default(), &sys_host(&sys));
         c.collect(&mut sink).expect("no cpufreq is not an error");
         assert!(sink.is_empty());
     }

@@ -350,8 +350,7 @@ fn parse_ata_value(s: &str) -> Option<f64> {
 
 impl Diskstats {
     fn ignored(&self, dev: &str) -> bool {
-        self.exclude.as_ref().is_some_and(|p| p.is_match(dev))
-            || self.include.as_ref().is_some_and(|p| !p.is_match(dev))
+        !Pattern::admits(self.include.as_ref(), self.exclude.as_ref(), dev)
     }
 
     /// Refreshes the cached udev properties of one device. The file is read every scrape (udev
@@ -533,30 +532,13 @@ impl Diskstats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, all_samples, collect_once, fixture_host, scrape};
 
     const LEGACY: &str = include_str!("../../../tests/fixtures/hosts/legacy/proc/diskstats");
     const MODERN: &str = include_str!("../../../tests/fixtures/hosts/modern/proc/diskstats");
 
-    fn fixture_host(tree: &str) -> HostRoot {
-        let base = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/");
-        HostRoot::new(
-            format!("{base}{tree}/proc"),
-            format!("{base}{tree}/sys"),
-            format!("{base}{tree}/root"),
-        )
-    }
-
     fn collect(tree: &str, cfg: &Config) -> Vec<(String, String, f64)> {
-        let mut c = Module::build(cfg, &fixture_host(tree));
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collects");
-        sink.families()
-            .flat_map(|f| {
-                f.samples()
-                    .map(|s| (f.name().to_string(), s.labels.to_string(), s.value))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        all_samples(&collect_once::<Module>(cfg, &fixture_host(tree)))
     }
 
     fn value(all: &[(String, String, f64)], name: &str, labels: &str) -> Option<f64> {
@@ -786,8 +768,7 @@ mod tests {
         let host = HostRoot::new(dir.path(), dir.path(), dir.path().join("root"));
         let mut c = Module::build(&Config::default(), &host);
         let info = |c: &mut Box<dyn Collector>| {
-            let mut sink = Sink::new();
-            c.collect(&mut sink).expect("collect");
+            let sink = scrape(c.as_mut());
             sink.families()
                 .find(|f| f.name() == "node_disk_info")
                 .and_then(|f| f.samples().next().map(|s| s.labels.to_string()))
@@ -809,11 +790,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -146,22 +146,15 @@ impl Collector for Dmi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{collect_once, dir_host, fixture_host};
 
     fn collect(host: &HostRoot) -> Sink {
-        let mut c = Module::build(&Switch::default(), host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        sink
+        collect_once::<Module>(&Switch::default(), host)
     }
 
     #[test]
     fn recorded_supermicro_server() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(
-            format!("{root}/proc"),
-            format!("{root}/sys"),
-            format!("{root}/root"),
-        );
+        let host = fixture_host("legacy");
         let sink = collect(&host);
         let fam = sink.families().next().expect("node_dmi_info");
         assert_eq!(fam.name(), "node_dmi_info");
@@ -194,7 +187,7 @@ product_version=\"0123456789\",system_vendor=\"Supermicro\""
         std::fs::create_dir_all(&id).expect("mkdir");
         std::fs::write(id.join("board_asset_tag"), "\n").expect("write");
         std::fs::write(id.join("sys_vendor"), "QEMU\n").expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         let mut sink = Sink::new();
         c.collect(&mut sink).expect("collect");
@@ -215,7 +208,7 @@ product_version=\"0123456789\",system_vendor=\"Supermicro\""
     #[test]
     fn missing_directory_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         assert!(collect(&host).is_empty());
     }
 }

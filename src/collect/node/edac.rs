@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::sysfs::rescan_if_due;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
 use crate::host::{HostError, HostRoot, list_dir, read_into};
@@ -145,15 +146,7 @@ impl Collector for Edac {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        let now = Instant::now();
-        if self
-            .scanned
-            .is_none_or(|t| now.duration_since(t) >= REFRESH)
-        {
-            self.scanned = None;
-            self.rescan()?;
-            self.scanned = Some(now);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, REFRESH, Self::rescan)?;
         if self.controllers.is_empty() {
             return Ok(());
         }
@@ -210,16 +203,7 @@ impl Collector for Edac {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn render(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::{self, collect_once, dir_host, fixture_host, render};
 
     #[test]
     fn directory_numbers() {
@@ -236,15 +220,8 @@ mod tests {
 
     #[test]
     fn recorded_skylake_imcs() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(
-            format!("{root}/proc"),
-            format!("{root}/sys"),
-            format!("{root}/root"),
-        );
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let host = fixture_host("legacy");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         let lines = render(&sink);
         assert_eq!(lines.len(), 4 + 4 + 12 + 12);
         assert_eq!(
@@ -275,7 +252,7 @@ mod tests {
         let mc = dir.path().join("devices/system/edac/mc/mc0");
         std::fs::create_dir_all(&mc).expect("mkdir");
         std::fs::write(mc.join("ce_count"), "1\n").expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         let mut sink = Sink::new();
         assert!(c.collect(&mut sink).is_err());
@@ -283,11 +260,6 @@ mod tests {
 
     #[test]
     fn missing_directory_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -75,12 +75,11 @@ impl Collector for Entropy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::collect_once;
 
     fn collect(tree: &std::path::Path) -> Vec<(String, f64)> {
         let host = HostRoot::new(tree, tree, tree);
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         sink.families()
             .map(|f| {
                 let v = f.samples().next().map_or(f64::NAN, |s| s.value);

@@ -10,9 +10,10 @@
 //! directory makes the collector write nothing; the `0x` prefix is removed from port id, port
 //! name and fabric name; unimplemented counters are left out; a missing counter file is 0.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::sysfs::{read_attribute, read_listed};
 use super::tapestats::parse_counter;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, Sink};
@@ -163,11 +164,6 @@ struct Fibrechannel {
     buf: String,
 }
 
-/// An attribute's value as exported: whitespace-trimmed.
-pub fn attribute(raw: &str) -> &str {
-    raw.trim()
-}
-
 /// A WWN or port id without its `0x` prefix (node_exporter drops the first two characters of
 /// any value longer than two).
 pub fn without_prefix(value: &str) -> &str {
@@ -176,16 +172,6 @@ pub fn without_prefix(value: &str) -> &str {
     } else {
         value
     }
-}
-
-/// Reads one attribute into `out`; `Ok(false)` when it is missing.
-fn read_attribute(path: &Path, buf: &mut String, out: &mut String) -> Result<bool, CollectError> {
-    if !read_into(path, buf)? {
-        return Ok(false);
-    }
-    out.clear();
-    out.push_str(attribute(buf));
-    Ok(true)
 }
 
 impl Fibrechannel {
@@ -247,15 +233,10 @@ impl Collector for Fibrechannel {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN) {
-            self.rescan()?;
-        }
-        if !self.read_hosts()? {
-            // A host went away or changed since the last rescan: look again now.
-            self.rescan()?;
-            if !self.read_hosts()? {
-                return Ok(());
-            }
+        let due = self.scanned.is_none_or(|t| t.elapsed() >= RESCAN);
+        // A device that went away (or was replaced) since the last rescan is looked for again.
+        if !read_listed(self, due, Self::rescan, Self::read_hosts)? {
+            return Ok(());
         }
         if !self.complete || self.hosts.is_empty() {
             return Ok(());
@@ -299,22 +280,10 @@ impl Collector for Fibrechannel {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture_host() -> HostRoot {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"))
-    }
-
-    fn samples(sink: &Sink, family: &str) -> Vec<(String, f64)> {
-        sink.families()
-            .filter(|f| f.name() == family)
-            .flat_map(|f| {
-                f.samples()
-                    .map(|s| (s.labels.to_string(), s.value))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
+    use crate::collect::node::sysfs::attribute;
+    use crate::collect::node::testutil::{
+        self, collect_once, dir_host, fixture_host, samples, scrape,
+    };
 
     #[test]
     fn prefixes_and_trimming() {
@@ -326,9 +295,7 @@ mod tests {
 
     #[test]
     fn recorded_rhel8_qlogic_hbas() {
-        let mut c = Module::build(&Switch::default(), &fixture_host());
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &fixture_host("legacy"));
         assert_eq!(
             samples(&sink, "node_fibrechannel_info"),
             [
@@ -373,10 +340,9 @@ mod tests {
             std::fs::write(host_dir.join(f), "0x1\n").expect("write");
         }
         std::fs::write(host_dir.join("statistics/tx_frames"), "017\n").expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         // Base-prefixed like node_exporter: a leading 0 is octal.
         assert_eq!(
             samples(&sink, "node_fibrechannel_tx_frames_total"),
@@ -391,11 +357,6 @@ mod tests {
 
     #[test]
     fn missing_class_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

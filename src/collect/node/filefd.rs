@@ -69,6 +69,7 @@ impl Collector for Filefd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_file};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -100,13 +101,7 @@ mod tests {
 
     #[test]
     fn collector_output() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("sys/fs")).expect("mkdir");
-        std::fs::write(dir.path().join("sys/fs/file-nr"), "7\t0\t99\n").expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_file::<Module>("sys/fs/file-nr", "7\t0\t99\n");
         let got: Vec<_> = sink
             .families()
             .map(|f| (f.name(), f.help(), f.samples().next().map(|s| s.value)))
@@ -130,11 +125,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

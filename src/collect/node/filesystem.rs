@@ -489,20 +489,12 @@ impl Collector for Filesystem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, all_samples, fixture_host};
     use std::sync::Mutex;
     use std::sync::atomic::AtomicUsize;
 
     const LEGACY: &str = include_str!("../../../tests/fixtures/hosts/legacy/proc/1/mounts");
     const MODERN: &str = include_str!("../../../tests/fixtures/hosts/modern/proc/1/mounts");
-
-    fn fixture_host(tree: &str) -> HostRoot {
-        let base = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/");
-        HostRoot::new(
-            format!("{base}{tree}/proc"),
-            format!("{base}{tree}/sys"),
-            format!("{base}{tree}/root"),
-        )
-    }
 
     fn fake_stat(blocks: u64) -> FsStat {
         FsStat {
@@ -513,16 +505,6 @@ mod tests {
             files: 1000,
             ffree: 900,
         }
-    }
-
-    fn samples(sink: &Sink) -> Vec<(String, String, f64)> {
-        sink.families()
-            .flat_map(|f| {
-                f.samples()
-                    .map(|s| (f.name().to_string(), s.labels.to_string(), s.value))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
     }
 
     #[test]
@@ -621,7 +603,7 @@ mod tests {
         let mut fs = Filesystem::new(&Config::default(), &host, statfs);
         let mut sink = Sink::new();
         fs.collect(&mut sink).expect("collect");
-        let all = samples(&sink);
+        let all = all_samples(&sink);
         let get = |name: &str, mp: &str| {
             all.iter()
                 .find(|(n, l, _)| n == name && l.ends_with(&format!("mountpoint=\"{mp}\"")))
@@ -652,7 +634,7 @@ mod tests {
         // Unchanged mounts file: the cached list is reused, one worker thread serves all.
         let mut sink = Sink::new();
         fs.collect(&mut sink).expect("collect again");
-        assert_eq!(samples(&sink), all);
+        assert_eq!(all_samples(&sink), all);
         assert_eq!(fs.statter.spawned, 1);
     }
 
@@ -689,7 +671,7 @@ mod tests {
         };
         let mut fs = Filesystem::new(&cfg, &host, statfs);
         let errors = |sink: &Sink| {
-            samples(sink)
+            all_samples(sink)
                 .into_iter()
                 .filter(|(n, _, _)| n == "node_filesystem_device_error")
                 .map(|(_, l, v)| (l, v))
@@ -742,12 +724,7 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 
     #[test]

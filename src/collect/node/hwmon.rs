@@ -17,6 +17,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::sysfs::rescan_if_due;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::sink::escape_label_value;
 use crate::collect::{CollectError, Collector, MetricType, Sink, Suffix};
@@ -407,7 +408,6 @@ impl Hwmon {
             self.scan_chip(&dir, &mut b)?;
         }
         self.families = b.families.into_values().collect();
-        self.scanned = Some(Instant::now());
         Ok(())
     }
 
@@ -543,12 +543,7 @@ impl Collector for Hwmon {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN)
-            && let Err(e) = self.rescan()
-        {
-            self.scanned = None;
-            return Err(e);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, RESCAN, Self::rescan)?;
         let mut raw = [0u8; 128];
         for fam in &self.families {
             self.values.clear();
@@ -578,22 +573,10 @@ impl Collector for Hwmon {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn series(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::{render, scrape, sys_host};
 
     fn collector(sys: &Path) -> Box<dyn Collector> {
-        Module::build(
-            &Switch::default(),
-            &HostRoot::new("/nonexistent", sys, "/nonexistent"),
-        )
+        Module::build(&Switch::default(), &sys_host(sys))
     }
 
     #[test]
@@ -667,9 +650,8 @@ mod tests {
     fn legacy_tree_matches_node_exporter() {
         let sys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy/sys");
         let mut c = collector(&sys);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        let mut got = series(&sink);
+        let sink = scrape(c.as_mut());
+        let mut got = render(&sink);
         got.sort();
         // Recorded from node_exporter 1.5.0 on the same tree (sorted).
         let want = [
@@ -763,10 +745,9 @@ mod tests {
         std::fs::write(chip.join("name"), "drivetemp\n").expect("write");
         std::fs::write(chip.join("temp1_input"), "31000\n").expect("write");
         let mut c = collector(dir.path());
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
-            series(&sink),
+            render(&sink),
             vec![
                 "node_hwmon_chip_names{chip=\"drivetemp\",chip_name=\"drivetemp\"} 1",
                 "node_hwmon_temp_celsius{chip=\"drivetemp\",sensor=\"temp1\"} 31",
@@ -775,13 +756,12 @@ mod tests {
         std::fs::write(chip.join("temp1_input"), "32500\n").expect("write");
         // A label appearing within the rescan interval is not picked up yet.
         std::fs::write(chip.join("temp1_label"), "Drive Temperature\n").expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
-            series(&sink)[1],
+            render(&sink)[1],
             "node_hwmon_temp_celsius{chip=\"drivetemp\",sensor=\"temp1\"} 32.5"
         );
-        assert_eq!(series(&sink).len(), 2);
+        assert_eq!(render(&sink).len(), 2);
     }
 
     #[test]

@@ -560,19 +560,7 @@ impl Collector for Infiniband {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
-
-    fn series(sink: &Sink, name: &str) -> Vec<(String, f64)> {
-        sink.families()
-            .filter(|f| f.name() == name)
-            .flat_map(|f| {
-                f.samples()
-                    .map(|s| (s.labels.to_string(), s.value))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
+    use crate::collect::node::testutil::{self, collect_once, fixture_host, samples};
 
     #[test]
     fn state_rate_and_go_integers() {
@@ -592,20 +580,14 @@ mod tests {
 
     #[test]
     fn legacy_tree() {
-        let host = HostRoot::new(
-            format!("{LEGACY}/proc"),
-            format!("{LEGACY}/sys"),
-            format!("{LEGACY}/root"),
-        );
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let host = fixture_host("legacy");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         assert_eq!(
-            series(&sink, "node_infiniband_info")[1].0,
+            samples(&sink, "node_infiniband_info")[1].0,
             r#"board_id="MT_0000000010",device="mlx5_0",firmware_version="16.26.1040",hca_type="MT4119""#
         );
         assert_eq!(
-            series(&sink, "node_infiniband_rate_bytes_per_second"),
+            samples(&sink, "node_infiniband_rate_bytes_per_second"),
             [
                 (r#"device="mlx4_0",port="1""#.to_string(), 7e9),
                 (r#"device="mlx4_0",port="2""#.to_string(), 1.25e9),
@@ -614,7 +596,7 @@ mod tests {
         );
         // ×4, and present on mlx5_0 whose error counters read "N/A (no PMA)".
         assert_eq!(
-            series(&sink, "node_infiniband_port_data_received_bytes_total"),
+            samples(&sink, "node_infiniband_port_data_received_bytes_total"),
             [
                 (r#"device="mlx4_0",port="1""#.to_string(), 8884894436.0),
                 (r#"device="mlx4_0",port="2""#.to_string(), 0.0),
@@ -622,22 +604,17 @@ mod tests {
             ]
         );
         assert_eq!(
-            series(&sink, "node_infiniband_link_downed_total"),
+            samples(&sink, "node_infiniband_link_downed_total"),
             [
                 (r#"device="mlx4_0",port="1""#.to_string(), 1.0),
                 (r#"device="mlx4_0",port="2""#.to_string(), 0.0),
             ]
         );
-        assert_eq!(series(&sink, "node_infiniband_state_id")[1].1, 1.0);
+        assert_eq!(samples(&sink, "node_infiniband_state_id")[1].1, 1.0);
     }
 
     #[test]
     fn missing_directory_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -452,30 +452,11 @@ impl Collector for Ipvs {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const LEGACY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
+    use crate::collect::node::testutil::{self, collect_once, fixture_host, samples};
 
     fn collect(cfg: &Config) -> Sink {
-        let host = HostRoot::new(
-            format!("{LEGACY}/proc"),
-            format!("{LEGACY}/sys"),
-            format!("{LEGACY}/root"),
-        );
-        let mut c = Module::build(cfg, &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        sink
-    }
-
-    fn series(sink: &Sink, name: &str) -> Vec<(String, f64)> {
-        sink.families()
-            .filter(|f| f.name() == name)
-            .flat_map(|f| {
-                f.samples()
-                    .map(|s| (s.labels.to_string(), s.value))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        let host = fixture_host("legacy");
+        collect_once::<Module>(cfg, &host)
     }
 
     #[test]
@@ -504,10 +485,10 @@ mod tests {
     fn legacy_tree_with_all_labels() {
         let sink = collect(&Config::default());
         assert_eq!(
-            series(&sink, "node_ipvs_connections_total"),
+            samples(&sink, "node_ipvs_connections_total"),
             [(String::new(), 2355637.0)]
         );
-        let active = series(&sink, "node_ipvs_backend_connections_active");
+        let active = samples(&sink, "node_ipvs_backend_connections_active");
         assert_eq!(active.len(), 5);
         assert_eq!(
             active[0],
@@ -533,7 +514,7 @@ mod tests {
         };
         let sink = collect(&cfg);
         assert_eq!(
-            series(&sink, "node_ipvs_backend_connections_active"),
+            samples(&sink, "node_ipvs_backend_connections_active"),
             [
                 (
                     r#"remote_address="10.20.20.21""#.to_string(),
@@ -543,7 +524,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            series(&sink, "node_ipvs_backend_weight"),
+            samples(&sink, "node_ipvs_backend_weight"),
             [
                 (r#"remote_address="10.20.20.21""#.to_string(), 3.0),
                 (r#"remote_address="10.20.20.22""#.to_string(), 2.0),
@@ -584,11 +565,6 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -297,6 +297,7 @@ impl Collector for Mdadm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_file, family_sizes};
 
     fn array(
         name: &str,
@@ -389,22 +390,12 @@ mod tests {
 
     #[test]
     fn collects_every_state_series() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("mdstat"),
+        let sink = collect_file::<Module>(
+            "mdstat",
             include_str!("../../../tests/fixtures/hosts/legacy/proc/mdstat"),
-        )
-        .expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        let fams: Vec<_> = sink
-            .families()
-            .map(|f| (f.name(), f.samples().len()))
-            .collect();
+        );
         assert_eq!(
-            fams,
+            family_sizes(&sink),
             [
                 ("node_md_blocks", 5),
                 ("node_md_blocks_synced", 5),
@@ -417,11 +408,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -129,6 +129,7 @@ impl Collector for Meminfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_file, dir_host};
 
     fn collect_text(text: &str) -> Vec<(String, String, f64)> {
         let mut out = Vec::new();
@@ -177,16 +178,10 @@ mod tests {
 
     #[test]
     fn family_names_and_help() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("meminfo"),
+        let sink = collect_file::<Module>(
+            "meminfo",
             "MemTotal:  10 kB\nActive(anon):  2 kB\n\nHugePages_Total:   3\n",
-        )
-        .expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        );
         let got: Vec<_> = sink
             .families()
             .map(|f| {
@@ -242,7 +237,7 @@ mod tests {
             "MemTotal: 1 kB\nMemFree: y kB\n",
         )
         .expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         let mut sink = Sink::new();
         assert!(c.collect(&mut sink).is_err());
@@ -251,11 +246,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

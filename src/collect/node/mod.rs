@@ -37,7 +37,10 @@ pub mod selinux;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
+pub mod sysfs;
 pub mod tapestats;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod textfile;
 pub mod thermal_zone;
 pub mod time;

@@ -401,6 +401,7 @@ fn write_property(sink: &mut Sink, ifaces: &[Iface], name: &str, kind: MetricTyp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, render, scrape};
     use std::path::Path;
 
     fn fixture(tree: &str) -> PathBuf {
@@ -415,15 +416,7 @@ mod tests {
 
     /// `name{labels} value` lines.
     fn lines(c: &mut Box<dyn Collector>) -> Vec<String> {
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
+        render(&scrape(c.as_mut()))
     }
 
     fn has(lines: &[String], want: &str) -> bool {
@@ -604,11 +597,6 @@ mod tests {
 
     #[test]
     fn missing_directory_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -48,12 +48,12 @@ impl Default for Config {
 
 impl Config {
     fn check(&self, key: &str, issues: &mut Vec<Issue>) {
-        if self.device_include.is_some() && self.device_exclude.is_some() {
-            issues.push(Issue::new(
-                format!("{key}.device_include"),
-                "device_include and device_exclude are mutually exclusive",
-            ));
-        }
+        Pattern::check_device_filters(
+            key,
+            self.device_include.as_ref(),
+            self.device_exclude.as_ref(),
+            issues,
+        );
     }
 }
 
@@ -177,8 +177,7 @@ impl Collector for NetDev {
         let buf = &self.buf;
         self.rows.retain(|r| {
             let name = &buf[r.name.clone()];
-            include.as_ref().is_none_or(|p| p.is_match(name))
-                && exclude.as_ref().is_none_or(|p| !p.is_match(name))
+            Pattern::admits(include.as_ref(), exclude.as_ref(), name)
         });
         if self.rows.is_empty() {
             return Ok(());
@@ -227,11 +226,10 @@ impl Collector for NetDev {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_once, fixture_host};
 
     fn collect(host: &HostRoot, cfg: &Config) -> Vec<(String, String, f64)> {
-        let mut c = Module::build(cfg, host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(cfg, host);
         let mut out = Vec::new();
         for f in sink.families() {
             assert_eq!(f.kind(), MetricType::Counter);
@@ -321,9 +319,7 @@ mod tests {
 
     #[test]
     fn filters_and_exposition() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/modern");
-        let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
+        let host = fixture_host("modern");
         let all = collect(&host, &Config::default());
         assert_eq!(all.len(), 16 * 4);
         assert_eq!(
@@ -385,11 +381,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::{Issue, Pattern};
+use crate::config::Pattern;
 use crate::host::{HostRoot, read_into};
 
 /// Registry entry.
@@ -51,11 +51,7 @@ fn default_fields() -> Pattern {
         .unwrap_or_else(|_| unreachable!("\"^$\" is a valid regex"))
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 impl CollectorModule for Module {
     type Config = Config;
@@ -233,6 +229,7 @@ impl Collector for Netstat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, dir_host, fixture_host, scrape};
 
     fn all(text: &str, layout: Layout) -> Vec<(String, String)> {
         let mut v = Vec::new();
@@ -290,13 +287,10 @@ mod tests {
 
     #[test]
     fn collector_filters_and_caches_the_selection() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
+        let host = fixture_host("legacy");
         let mut c = Module::build(&Config::default(), &host);
         for _ in 0..2 {
-            let mut sink = Sink::new();
-            c.collect(&mut sink).expect("collect");
+            let sink = scrape(c.as_mut());
             let got: Vec<(String, String, f64)> = sink
                 .families()
                 .map(|f| {
@@ -328,7 +322,7 @@ mod tests {
     #[test]
     fn layout_change_reselects() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         std::fs::create_dir_all(dir.path().join("net")).expect("mkdir");
         let snmp = dir.path().join("net/snmp");
         let cfg = Config {
@@ -337,8 +331,7 @@ mod tests {
         };
         let mut c = Module::build(&cfg, &host);
         let run = |c: &mut Box<dyn Collector>| {
-            let mut sink = Sink::new();
-            c.collect(&mut sink).expect("collect");
+            let sink = scrape(c.as_mut());
             sink.families()
                 .map(|f| (f.name().to_string(), f.samples().next().map(|s| s.value)))
                 .collect::<Vec<_>>()
@@ -378,11 +371,6 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -320,6 +320,7 @@ impl Collector for Nfs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_file, family_sizes};
 
     #[test]
     fn recorded_rhel8_client_without_nfsv2() {
@@ -388,23 +389,12 @@ mod tests {
 
     #[test]
     fn collects_every_version() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("net/rpc")).expect("mkdir");
-        std::fs::write(
-            dir.path().join("net/rpc/nfs"),
+        let sink = collect_file::<Module>(
+            "net/rpc/nfs",
             include_str!("../../../tests/fixtures/hosts/legacy/proc/net/rpc/nfs"),
-        )
-        .expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        let fams: Vec<_> = sink
-            .families()
-            .map(|f| (f.name(), f.samples().len()))
-            .collect();
+        );
         assert_eq!(
-            fams,
+            family_sizes(&sink),
             [
                 ("node_nfs_packets_total", 2),
                 ("node_nfs_connections_total", 1),
@@ -418,11 +408,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

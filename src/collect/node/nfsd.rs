@@ -252,6 +252,7 @@ impl Collector for Nfsd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_file};
 
     #[test]
     fn recorded_rhel8_server() {
@@ -318,17 +319,10 @@ mod tests {
 
     #[test]
     fn collects_all_families() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("net/rpc")).expect("mkdir");
-        std::fs::write(
-            dir.path().join("net/rpc/nfsd"),
+        let sink = collect_file::<Module>(
+            "net/rpc/nfsd",
             include_str!("../../../tests/fixtures/hosts/legacy/proc/net/rpc/nfsd"),
-        )
-        .expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        );
         assert_eq!(sink.families().len(), 14);
         let requests = sink
             .families()
@@ -339,11 +333,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

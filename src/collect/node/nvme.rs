@@ -8,12 +8,13 @@
 //! attributes makes the collector write nothing at all, and values are whitespace-trimmed
 //! (the kernel pads model and serial with spaces).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::sysfs::{read_attribute, read_listed};
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, Sink};
-use crate::host::{HostRoot, list_dir, read_into};
+use crate::host::{HostRoot, list_dir};
 
 /// How long listed controllers and their static attributes are reused.
 const RESCAN: Duration = Duration::from_secs(60);
@@ -50,21 +51,6 @@ struct Nvme {
     complete: bool,
     scanned: Option<Instant>,
     buf: String,
-}
-
-/// A sysfs attribute's value as exported: surrounding whitespace removed.
-pub fn attribute(raw: &str) -> &str {
-    raw.trim()
-}
-
-/// Reads one attribute into `out`; `Ok(false)` when it is missing.
-fn read_attribute(path: &Path, buf: &mut String, out: &mut String) -> Result<bool, CollectError> {
-    if !read_into(path, buf)? {
-        return Ok(false);
-    }
-    out.clear();
-    out.push_str(attribute(buf));
-    Ok(true)
 }
 
 impl Nvme {
@@ -112,15 +98,10 @@ impl Collector for Nvme {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN) {
-            self.rescan()?;
-        }
-        if !self.read_states()? {
-            // A controller went away (or one appeared in its place): look again now.
-            self.rescan()?;
-            if !self.read_states()? {
-                return Ok(());
-            }
+        let due = self.scanned.is_none_or(|t| t.elapsed() >= RESCAN);
+        // A device that went away (or was replaced) since the last rescan is looked for again.
+        if !read_listed(self, due, Self::rescan, Self::read_states)? {
+            return Ok(());
         }
         if !self.complete || self.controllers.is_empty() {
             return Ok(());
@@ -149,11 +130,8 @@ impl Collector for Nvme {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture_host() -> HostRoot {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"))
-    }
+    use crate::collect::node::sysfs::attribute;
+    use crate::collect::node::testutil::{self, dir_host, fixture_host, scrape};
 
     fn info_labels(sink: &Sink) -> Vec<String> {
         sink.families()
@@ -176,9 +154,8 @@ mod tests {
 
     #[test]
     fn recorded_rhel8_controllers() {
-        let mut c = Module::build(&Switch::default(), &fixture_host());
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let mut c = Module::build(&Switch::default(), &fixture_host("legacy"));
+        let sink = scrape(c.as_mut());
         assert_eq!(
             info_labels(&sink),
             [
@@ -201,18 +178,16 @@ mod tests {
         ] {
             std::fs::write(ctrl.join(f), v).expect("write");
         }
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             info_labels(&sink),
             [r#"device="nvme0",firmware_revision="1.0",model="M",serial="S",state="live""#]
         );
 
         std::fs::write(ctrl.join("state"), "resetting\n").expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
             info_labels(&sink),
             [r#"device="nvme0",firmware_revision="1.0",model="M",serial="S",state="resetting""#]
@@ -226,11 +201,6 @@ mod tests {
 
     #[test]
     fn missing_class_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

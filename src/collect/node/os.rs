@@ -276,16 +276,7 @@ impl Collector for Os {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(sink: &Sink) -> Vec<(String, String, f64)> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push((f.name().to_string(), s.labels.to_string(), s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::{self, all_samples, collect_once, dir_host, scrape};
 
     #[test]
     fn recorded_files() {
@@ -361,11 +352,9 @@ mod tests {
             "/tests/fixtures/hosts/legacy/root"
         );
         let host = HostRoot::new("/nonexistent", "/nonexistent", root);
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         assert_eq!(
-            labels(&sink),
+            all_samples(&sink),
             vec![
                 (
                     "node_os_info".to_string(),
@@ -387,11 +376,10 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("usr/lib")).expect("mkdir");
         let file = dir.path().join("usr/lib/os-release");
         std::fs::write(&file, "ID=arch\nNAME=Arch\nVERSION_ID=rolling\n").expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        let got = labels(&sink);
+        let sink = scrape(c.as_mut());
+        let got = all_samples(&sink);
         assert_eq!(
             got.len(),
             1,
@@ -407,18 +395,12 @@ mod tests {
             .open(&file)
             .and_then(|f| f.set_modified(later))
             .expect("touch");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        assert!(labels(&sink)[0].1.contains("id=\"arch2\""));
+        let sink = scrape(c.as_mut());
+        assert!(all_samples(&sink)[0].1.contains("id=\"arch2\""));
     }
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

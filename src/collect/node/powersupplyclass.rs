@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::sysfs::rescan_if_due;
 use crate::collect::node::dmi::attr_text;
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::{Issue, Pattern};
+use crate::config::Pattern;
 use crate::host::{HostError, HostRoot, is_missing, list_dir};
 
 /// How long the supply and attribute lists are reused.
@@ -50,11 +51,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 /// Numeric attributes: `(sysfs file, family name after node_power_supply_, divisor)`.
 const NUMERIC: [(&str, &str, f64); 49] = [
@@ -284,15 +281,7 @@ impl Collector for PowerSupply {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        let now = Instant::now();
-        if self
-            .scanned
-            .is_none_or(|t| now.duration_since(t) >= REFRESH)
-        {
-            self.scanned = None;
-            self.rescan()?;
-            self.scanned = Some(now);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, REFRESH, Self::rescan)?;
         if self.supplies.is_empty() {
             return Ok(());
         }
@@ -339,21 +328,10 @@ impl Collector for PowerSupply {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn render(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::{collect_once, dir_host, fixture_host, render};
 
     fn collect(host: &HostRoot, cfg: &Config) -> Vec<String> {
-        let mut c = Module::build(cfg, host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(cfg, host);
         render(&sink)
     }
 
@@ -375,12 +353,7 @@ mod tests {
 
     #[test]
     fn recorded_usb_ups_on_a_server() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(
-            format!("{root}/proc"),
-            format!("{root}/sys"),
-            format!("{root}/root"),
-        );
+        let host = fixture_host("legacy");
         let name = "power_supply=\"hid-3B1926X12345-battery\"";
         assert_eq!(
             collect(&host, &Config::default()),
@@ -418,7 +391,7 @@ mod tests {
         ] {
             std::fs::write(bat.join(f), format!("{v}\n")).expect("write");
         }
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         assert_eq!(
             collect(&host, &Config::default()),
             [
@@ -438,7 +411,7 @@ mod tests {
     #[test]
     fn missing_directory_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         assert!(collect(&host, &Config::default()).is_empty());
     }
 }

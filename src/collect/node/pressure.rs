@@ -133,12 +133,11 @@ impl Collector for Pressure {
 mod tests {
     use super::*;
     use crate::collect::MetricType;
+    use crate::collect::node::testutil::collect_once;
 
     fn collect(proc: &std::path::Path) -> Vec<(String, f64)> {
         let host = HostRoot::new(proc, proc, proc);
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         sink.families()
             .map(|f| {
                 assert_eq!(f.kind(), MetricType::Counter);

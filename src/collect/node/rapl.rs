@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::sysfs::rescan_if_due;
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::Issue;
 use crate::host::{HostError, HostRoot, list_dir, read_attr, read_into};
 
 /// How long the zone list is reused.
@@ -45,11 +45,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 impl CollectorModule for Module {
     type Config = Config;
@@ -204,15 +200,7 @@ impl Collector for Rapl {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        let now = Instant::now();
-        if self
-            .scanned
-            .is_none_or(|t| now.duration_since(t) >= REFRESH)
-        {
-            self.scanned = None;
-            self.rescan()?;
-            self.scanned = Some(now);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, REFRESH, Self::rescan)?;
         // Since Linux 5.10 `energy_uj` is root-only: node_exporter stops at the first zone it
         // cannot read (writing those before it, reporting no error), and so do we.
         let mut values = std::mem::take(&mut self.values);
@@ -262,24 +250,10 @@ impl Collector for Rapl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_once, fixture_host, render};
 
     fn legacy() -> HostRoot {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hosts/legacy");
-        HostRoot::new(
-            format!("{root}/proc"),
-            format!("{root}/sys"),
-            format!("{root}/root"),
-        )
-    }
-
-    fn render(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
+        fixture_host("legacy")
     }
 
     #[test]
@@ -296,9 +270,7 @@ mod tests {
     fn recorded_dual_socket_xeon() {
         let host = legacy();
         let dir = host.sys("class/powercap").to_string_lossy().into_owned();
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Config::default(), &host);
         let names: Vec<_> = sink.families().map(|f| (f.name(), f.help())).collect();
         assert_eq!(
             names,
@@ -340,9 +312,7 @@ mod tests {
             enable_zone_label: true,
             ..Config::default()
         };
-        let mut c = Module::build(&cfg, &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&cfg, &host);
         let lines = render(&sink);
         assert_eq!(lines.len(), 4);
         assert_eq!(
@@ -355,11 +325,6 @@ mod tests {
 
     #[test]
     fn missing_directory_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -114,6 +114,7 @@ impl Collector for Schedstat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_file};
 
     const LEGACY: &str = include_str!("../../../tests/fixtures/hosts/legacy/proc/schedstat");
 
@@ -147,12 +148,7 @@ mod tests {
 
     #[test]
     fn collector_writes_seconds() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("schedstat"), LEGACY).expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_file::<Module>("schedstat", LEGACY);
         let fams: Vec<_> = sink.families().collect();
         assert_eq!(fams.len(), 3);
         assert_eq!(fams[0].name(), "node_schedstat_running_seconds_total");
@@ -176,11 +172,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -133,6 +133,7 @@ impl Collector for Selinux {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{dir_host, fixture_host, scrape};
 
     fn series(sink: &Sink) -> Vec<(String, f64)> {
         let mut out = Vec::new();
@@ -153,18 +154,12 @@ mod tests {
                 &mut own
             }
         };
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         series(&sink)
     }
 
     fn tree(name: &str) -> HostRoot {
-        let base = format!("{}/tests/fixtures/hosts/{name}", env!("CARGO_MANIFEST_DIR"));
-        HostRoot::new(
-            format!("{base}/proc"),
-            format!("{base}/sys"),
-            format!("{base}/root"),
-        )
+        fixture_host(name)
     }
 
     #[test]
@@ -198,7 +193,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("fs/selinux")).expect("mkdir");
         std::fs::write(dir.path().join("fs/selinux/enforce"), "0").expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         // No config file: -1.
         assert_eq!(

@@ -113,6 +113,7 @@ impl Collector for Sockstat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_once, first_values, fixture_host};
 
     fn pairs(text: &str) -> Vec<(String, i64)> {
         let mut v = Vec::new();
@@ -146,21 +147,9 @@ mod tests {
 
     #[test]
     fn collector_output() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        let got: Vec<(String, f64)> = sink
-            .families()
-            .map(|f| {
-                (
-                    f.name().to_string(),
-                    f.samples().next().map_or(-1.0, |s| s.value),
-                )
-            })
-            .collect();
+        let host = fixture_host("legacy");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
+        let got = first_values(&sink);
         let page = rustix::param::page_size() as f64;
         assert_eq!(got.len(), 20);
         assert_eq!(got[0], ("node_sockstat_sockets_used".to_string(), 1123.0));
@@ -206,11 +195,6 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

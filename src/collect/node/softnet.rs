@@ -110,6 +110,7 @@ impl Collector for Softnet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_once, fixture_host};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -134,12 +135,8 @@ mod tests {
 
     #[test]
     fn collector_labels_cpus_by_line() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let host = fixture_host("legacy");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         let fams: Vec<_> = sink.families().collect();
         assert_eq!(fams.len(), 3);
         assert_eq!(fams[2].name(), "node_softnet_times_squeezed_total");
@@ -169,11 +166,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

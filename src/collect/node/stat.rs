@@ -125,6 +125,7 @@ impl Collector for StatCollector {
 mod tests {
     use super::*;
     use crate::collect::MetricType;
+    use crate::collect::node::testutil::{self, collect_file};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -170,16 +171,10 @@ mod tests {
 
     #[test]
     fn families_types_and_help() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("stat"),
+        let sink = collect_file::<Module>(
+            "stat",
             "cpu  1 2 3 4\ncpu0 1 2 3 4\nintr 99 1 2\nctxt 7\nbtime 1600000000\nprocesses 5\nprocs_running 2\nprocs_blocked 4\nsoftirq 8 1 1\n",
-        )
-        .expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        );
         let got: Vec<_> = sink
             .families()
             .map(|f| {
@@ -206,11 +201,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

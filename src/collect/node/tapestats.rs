@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::sysfs::read_listed;
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::{Issue, Pattern};
+use crate::config::Pattern;
 use crate::host::{HostRoot, list_dir, read_into};
 
 /// How long the list of tapes is reused.
@@ -43,11 +44,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 impl CollectorModule for Module {
     type Config = Config;
@@ -243,15 +240,10 @@ impl Collector for Tapestats {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN) {
-            self.rescan()?;
-        }
-        if !self.read_counters()? {
-            // A tape went away since the last rescan: look again now.
-            self.rescan()?;
-            if !self.read_counters()? {
-                return Ok(());
-            }
+        let due = self.scanned.is_none_or(|t| t.elapsed() >= RESCAN);
+        // A device that went away (or was replaced) since the last rescan is looked for again.
+        if !read_listed(self, due, Self::rescan, Self::read_counters)? {
+            return Ok(());
         }
         let ignored = self.ignored.as_ref();
         let shown = |t: &&Tape| !ignored.is_some_and(|p| p.is_match(&t.name));
@@ -273,25 +265,9 @@ impl Collector for Tapestats {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
-
-    fn fixture_host() -> HostRoot {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"))
-    }
-
-    fn samples(sink: &Sink, family: &str) -> Vec<(String, f64)> {
-        sink.families()
-            .filter(|f| f.name() == family)
-            .flat_map(|f| {
-                f.samples()
-                    .map(|s| (s.labels.to_string(), s.value))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
+    use crate::collect::node::testutil::{self, collect_once, fixture_host, samples};
 
     #[test]
     fn tape_names_and_counters() {
@@ -316,9 +292,7 @@ mod tests {
 
     #[test]
     fn recorded_rhel8_tapes() {
-        let mut c = Module::build(&Config::default(), &fixture_host());
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Config::default(), &fixture_host("legacy"));
         assert_eq!(sink.families().len(), 10);
         assert_eq!(
             samples(&sink, "node_tape_io_time_seconds_total"),
@@ -349,9 +323,7 @@ mod tests {
             ignored_devices: Some(Pattern::new("^st0$").expect("regex")),
             ..Config::default()
         };
-        let mut c = Module::build(&cfg, &fixture_host());
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&cfg, &fixture_host("legacy"));
         assert_eq!(
             samples(&sink, "node_tape_io_now"),
             [("device=\"st1\"".to_string(), 0.0)]
@@ -364,11 +336,6 @@ mod tests {
 
     #[test]
     fn missing_class_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

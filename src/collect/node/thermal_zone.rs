@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::sysfs::rescan_if_due;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
 use crate::host::{HostError, HostRoot, list_dir, read_attr, read_into};
@@ -126,7 +127,6 @@ impl Thermal {
                 });
             }
         }
-        self.scanned = Some(Instant::now());
         Ok(())
     }
 }
@@ -137,12 +137,7 @@ impl Collector for Thermal {
     }
 
     fn collect(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN)
-            && let Err(e) = self.rescan()
-        {
-            self.scanned = None;
-            return Err(e);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, RESCAN, Self::rescan)?;
         // Read first, write after: a parse failure writes nothing.
         self.temps.clear();
         for z in &self.zones {
@@ -193,32 +188,19 @@ impl Collector for Thermal {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn series(sink: &Sink) -> Vec<String> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push(format!("{}{{{}}} {}", f.name(), s.labels, s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::{render, scrape, sys_host};
 
     fn collector(sys: &Path) -> Box<dyn Collector> {
-        Module::build(
-            &Switch::default(),
-            &HostRoot::new("/nonexistent", sys, "/nonexistent"),
-        )
+        Module::build(&Switch::default(), &sys_host(sys))
     }
 
     #[test]
     fn legacy_tree() {
         let sys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy/sys");
         let mut c = collector(&sys);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
-            series(&sink),
+            render(&sink),
             vec![
                 "node_thermal_zone_temp{type=\"acpitz\",zone=\"0\"} 27.8",
                 "node_thermal_zone_temp{type=\"x86_pkg_temp\",zone=\"1\"} 44",
@@ -244,17 +226,15 @@ mod tests {
         std::fs::write(z.join("type"), "pch_cannonlake\n").expect("write");
         std::fs::write(z.join("temp"), "51000\n").expect("write");
         let mut c = collector(dir.path());
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
-            series(&sink),
+            render(&sink),
             vec!["node_thermal_zone_temp{type=\"pch_cannonlake\",zone=\"3\"} 51"]
         );
         std::fs::write(z.join("temp"), "-2500\n").expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         assert_eq!(
-            series(&sink),
+            render(&sink),
             vec!["node_thermal_zone_temp{type=\"pch_cannonlake\",zone=\"3\"} -2.5"]
         );
         std::fs::write(z.join("temp"), "hot\n").expect("write");

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jiff::tz::TimeZone;
 
+use super::sysfs::rescan_if_due;
 use crate::collect::registry::{CollectorModule, Switch};
 use crate::collect::{CollectError, Collector, MetricType, Sink};
 use crate::host::{HostRoot, list_dir, read_attr, read_into};
@@ -96,17 +97,11 @@ impl Time {
                 });
             }
         }
-        self.scanned = Some(Instant::now());
         Ok(())
     }
 
     fn clocksources(&mut self, sink: &mut Sink) -> Result<(), CollectError> {
-        if self.scanned.is_none_or(|t| t.elapsed() >= RESCAN)
-            && let Err(e) = self.rescan()
-        {
-            self.scanned = None;
-            return Err(e);
-        }
+        rescan_if_due(self, |s| &mut s.scanned, RESCAN, Self::rescan)?;
         if self.devices.is_empty() {
             return Ok(());
         }
@@ -174,28 +169,12 @@ impl Collector for Time {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn series(sink: &Sink) -> Vec<(String, String, f64)> {
-        let mut out = Vec::new();
-        for f in sink.families() {
-            for s in f.samples() {
-                out.push((f.name().to_string(), s.labels.to_string(), s.value));
-            }
-        }
-        out
-    }
+    use crate::collect::node::testutil::{all_samples, collect_once, dir_host, fixture_host};
 
     fn collect_tree(tree: &str) -> Vec<(String, String, f64)> {
-        let base = format!("{}/tests/fixtures/hosts/{tree}", env!("CARGO_MANIFEST_DIR"));
-        let host = HostRoot::new(
-            format!("{base}/proc"),
-            format!("{base}/sys"),
-            format!("{base}/root"),
-        );
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
-        series(&sink)
+        let host = fixture_host(tree);
+        let sink = collect_once::<Module>(&Switch::default(), &host);
+        all_samples(&sink)
             .into_iter()
             .filter(|(n, _, _)| n.starts_with("node_time_clocksource"))
             .collect()
@@ -266,12 +245,12 @@ mod tests {
     #[test]
     fn missing_clocksource_dir_still_reports_time() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Switch::default(), &host);
         let mut sink = Sink::new();
         let before = epoch_seconds(SystemTime::now());
         c.collect(&mut sink).expect("collect");
-        let got = series(&sink);
+        let got = all_samples(&sink);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].0, "node_time_seconds");
         assert!(got[0].2 >= before && got[0].2 - before < 60.0, "{got:?}");

@@ -89,6 +89,7 @@ impl Collector for UdpQueues {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_once};
 
     #[test]
     fn recorded_files_from_two_kernels() {
@@ -134,9 +135,7 @@ mod tests {
 
     fn run(root: &std::path::Path) -> Vec<(String, f64)> {
         let host = HostRoot::new(root.join("proc"), root.join("sys"), root.join("root"));
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         sink.families()
             .flat_map(|f| {
                 f.samples()
@@ -173,11 +172,6 @@ mod tests {
 
     #[test]
     fn missing_files_write_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use crate::collect::registry::CollectorModule;
 use crate::collect::{CollectError, Collector, MetricType, ParseError, Sink};
-use crate::config::Issue;
 use crate::config::Pattern;
 use crate::host::{HostRoot, read_into};
 
@@ -49,11 +48,7 @@ fn default_fields() -> Pattern {
     }
 }
 
-impl Config {
-    fn check(&self, _key: &str, _issues: &mut Vec<Issue>) {}
-}
-
-crate::collector_config!(Config);
+crate::collector_config!(Config, unchecked);
 
 impl CollectorModule for Module {
     type Config = Config;
@@ -136,6 +131,7 @@ impl Collector for Vmstat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, dir_host, scrape};
 
     fn matching(text: &str, pattern: &str) -> Vec<(String, f64)> {
         let p = Pattern::new(pattern).expect("pattern");
@@ -192,10 +188,9 @@ mod tests {
     fn collector_writes_untyped_families_and_remembers_matches() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("vmstat"), "nr_free_pages 5\npgfault 10\n").expect("write");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
+        let host = dir_host(dir.path());
         let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         let got: Vec<_> = sink
             .families()
             .map(|f| {
@@ -218,8 +213,7 @@ mod tests {
         );
         // Different fields at the same positions (another kernel's file): matched afresh.
         std::fs::write(dir.path().join("vmstat"), "oom_kill 1\nnr_dirty 3\n").expect("write");
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let sink = scrape(c.as_mut());
         let names: Vec<_> = sink.families().map(|f| f.name()).collect();
         assert_eq!(names, ["node_vmstat_oom_kill"]);
     }
@@ -241,11 +235,6 @@ mod tests {
 
     #[test]
     fn missing_file_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Config::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }

@@ -420,6 +420,7 @@ impl Collector for Xfs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::node::testutil::{self, collect_once, fixture_host};
 
     fn value(s: &Stats, name: &str) -> u64 {
         let k = FIELDS
@@ -460,23 +461,15 @@ mod tests {
         ))
         .expect("parse");
         assert_eq!(value(&s, "read_calls_total"), 0);
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/modern");
-        let host = HostRoot::new(dir.join("proc"), dir.join("sys"), dir.join("root"));
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let host = fixture_host("modern");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         assert!(sink.is_empty());
     }
 
     #[test]
     fn legacy_tree_has_one_series_per_device() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hosts/legacy");
-        let host = HostRoot::new(dir.join("proc"), dir.join("sys"), dir.join("root"));
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("collect");
+        let host = fixture_host("legacy");
+        let sink = collect_once::<Module>(&Switch::default(), &host);
         assert_eq!(sink.families().len(), 39);
         let fam = sink
             .families()
@@ -510,11 +503,6 @@ mod tests {
 
     #[test]
     fn missing_directory_writes_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = HostRoot::new(dir.path(), dir.path(), dir.path());
-        let mut c = Module::build(&Switch::default(), &host);
-        let mut sink = Sink::new();
-        c.collect(&mut sink).expect("missing is not an error");
-        assert!(sink.is_empty());
+        testutil::assert_empty_host_writes_nothing::<Module>();
     }
 }
