@@ -121,12 +121,16 @@ pub fn own_proc(rel: &str) -> PathBuf {
     Path::new("/proc").join(rel.trim_start_matches('/'))
 }
 
+/// The most read from one host file (a larger one is truncated): far above any procfs or
+/// sysfs file sonde reads (`/proc/net/*` of a busy router stays in the megabytes).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
 /// Reads a whole file into `buf` (cleared first), reusing its allocation.
 ///
 /// Returns `Ok(false)` when the file is missing (see [`is_missing`]).
 pub fn read_into(path: &Path, buf: &mut String) -> Result<bool, HostError> {
     buf.clear();
-    let mut file = match File::open(path) {
+    let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if is_missing(&e) => return Ok(false),
         Err(e) => {
@@ -136,7 +140,10 @@ pub fn read_into(path: &Path, buf: &mut String) -> Result<bool, HostError> {
             });
         }
     };
-    match file.read_to_string(buf) {
+    // Through `Take`, not `File::read_to_string`: the latter first stats the file for a size
+    // hint, a wasted system call for procfs/sysfs files (which report size 0 or 4096), and
+    // the limit bounds what a host file can make sonde hold.
+    match (&file).take(MAX_FILE_BYTES).read_to_string(buf) {
         Ok(_) => Ok(true),
         Err(e) if is_missing(&e) => Ok(false),
         Err(e) => Err(HostError {
