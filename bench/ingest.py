@@ -124,6 +124,8 @@ def main():
         wall = time.perf_counter() - t0
         http_cpu = (cpu_seconds(proc.pid) - cpu0) / wall
         http_rate = accepted / wall
+        # Cross-check the clients' count with sonde's own counter.
+        counted = metric(web, "sonde_ingest_events_total", [("transport", "http"), ("result", "accepted")])
 
         rss_before = rss_mb(proc.pid)
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -145,7 +147,7 @@ def main():
         for rate, sent, got, loss, cores, per_m in rows:
             out.append(f"| {rate:,} | {sent:,.0f} | {got:,.0f} | {loss:.2%} | {cores:.2f} | {per_m:.2f} |")
         out.append("")
-        out.append(f"HTTP: {http_rate:,.0f} accepted events/s (1000-event batches, 3 clients), sonde CPU {http_cpu:.2f} cores")
+        out.append(f"HTTP: {http_rate:,.0f} accepted events/s (1000-event batches, 3 clients; sonde counted {counted:,.0f} of the {accepted:,} the clients saw accepted), sonde CPU {http_cpu:.2f} cores")
         out.append("")
         out.append(f"Memory: RSS {rss_before:.1f} MB before distinct label sets; " + "; ".join(
             f"after {n:,} offered: {series:,.0f} StatsD series, RSS {r:.1f} MB" for n, series, r in mem))
