@@ -1,0 +1,415 @@
+//! End to end on a fake Kubernetes node: the real `sonde` binary reads a copied cgroup v2 fixture
+//! tree (`tests/fixtures/k8s_e2e`, whose pod UIDs and container ids match the pods in its
+//! `pods.json`), resolves pods through a fake API server over real HTTP (list + watch with
+//! `fieldSelector=spec.nodeName=node1`, reached through a kubeconfig the test writes), and a real
+//! Prometheus scrapes it every second while the test advances the containers' `cpu.stat`
+//! counters. `sum by (namespace,pod)(rate(container_cpu_usage_seconds_total[1m]))` must return
+//! exactly the fixture pods (plus the pod-less group of node-level cgroups), with exact totals.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get as route_get;
+use common::*;
+use serde_json::{Value, json};
+
+const PODS: &str = include_str!("fixtures/k8s_e2e/pods.json");
+
+/// The fake API server's pods (every node; the handler applies the field selector).
+#[derive(Clone)]
+struct Fake(std::sync::Arc<Vec<Value>>);
+
+fn selected(sel: Option<&String>, pod: &Value) -> bool {
+    match sel.and_then(|s| s.strip_prefix("spec.nodeName=")) {
+        Some(node) => pod["spec"]["nodeName"].as_str() == Some(node),
+        None => sel.is_none(),
+    }
+}
+
+/// `GET /api/v1/pods`: a list at resource version 100, or a watch that stays open without
+/// events (nothing changes in this test).
+async fn pods_handler(
+    State(fake): State<Fake>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    let sel = q.get("fieldSelector");
+    if q.get("watch").map(String::as_str) == Some("true") {
+        let stream = futures_util::stream::pending::<Result<String, std::io::Error>>();
+        return Response::builder()
+            .header("content-type", "application/json")
+            .body(Body::from_stream(stream))
+            .expect("response");
+    }
+    let items: Vec<Value> = fake
+        .0
+        .iter()
+        .filter(|p| selected(sel, p))
+        .cloned()
+        .map(|mut p| {
+            p["metadata"]["resourceVersion"] = json!("100");
+            p
+        })
+        .collect();
+    let body = json!({"kind": "PodList", "apiVersion": "v1",
+        "metadata": {"resourceVersion": "100"}, "items": items});
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("response")
+}
+
+/// Starts the fake on 127.0.0.1:0 on its own runtime (kept alive by the returned value).
+fn start_fake() -> (tokio::runtime::Runtime, SocketAddr) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let list: Value = serde_json::from_str(PODS).expect("pods.json");
+    let fake = Fake(std::sync::Arc::new(
+        list["items"].as_array().expect("items").clone(),
+    ));
+    let addr = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = Router::new()
+            .route("/api/v1/pods", route_get(pods_handler))
+            .with_state(fake);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr
+    });
+    (rt, addr)
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let dst = to.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).expect("copy");
+        }
+    }
+}
+
+/// Adds `delta` µs to `usage_usec` in a `cpu.stat`, rewriting the file in place (same inode,
+/// no truncation: sonde keeps cgroup files open and re-reads them with `pread`, so a rename
+/// would go unseen, and a truncate could be read half-done). The counter only grows, so the
+/// new text is never shorter than the old one.
+fn bump(cpu_stat: &Path, delta: u64) {
+    let text = std::fs::read_to_string(cpu_stat).expect("read cpu.stat");
+    let mut out = String::new();
+    for line in text.lines() {
+        match line.strip_prefix("usage_usec ") {
+            Some(v) => {
+                let v: u64 = v.parse().expect("usage_usec");
+                out.push_str(&format!("usage_usec {}\n", v + delta));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    assert!(out.len() >= text.len());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(cpu_stat)
+        .expect("open cpu.stat");
+    f.write_all(out.as_bytes()).expect("write cpu.stat");
+}
+
+fn encode_query(q: &str) -> String {
+    let mut out = String::new();
+    for b in q.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn query(prom: SocketAddr, q: &str) -> Vec<Value> {
+    let r = get(
+        prom,
+        &format!("/api/v1/query?query={}", encode_query(q)),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{q}: {}", r.text());
+    let v: Value = serde_json::from_slice(&r.body).expect("json");
+    v["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+/// A query result as `(namespace, pod) -> value` (Prometheus drops empty labels: "" then).
+fn by_pod(result: &[Value]) -> BTreeMap<(String, String), f64> {
+    result
+        .iter()
+        .map(|s| {
+            let l = |k: &str| s["metric"][k].as_str().unwrap_or_default().to_string();
+            let v: f64 = s["value"][1]
+                .as_str()
+                .expect("value")
+                .parse()
+                .expect("number");
+            ((l("namespace"), l("pod")), v)
+        })
+        .collect()
+}
+
+fn pod(ns: &str, name: &str) -> (String, String) {
+    (ns.to_string(), name.to_string())
+}
+
+const CG: &str = "sys/fs/cgroup/kubepods.slice";
+const WEB: &str =
+    "kubepods-burstable.slice/kubepods-burstable-pod0b7e1c8a_1111_4c3e_9a55_000000000001.slice";
+const DB: &str = "kubepods-pod0b7e1c8a_2222_4c3e_9a55_000000000002.slice";
+const DEBUG: &str =
+    "kubepods-besteffort.slice/kubepods-besteffort-pod0b7e1c8a_5555_4c3e_9a55_000000000005.slice";
+const WEB_APP: &str =
+    "cri-containerd-aaaa000000000000000000000000000000000000000000000000000000000002.scope";
+
+#[test]
+fn prometheus_sums_container_cpu_by_fixture_pod() {
+    let started = Instant::now();
+    let (_rt, api) = start_fake();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("host");
+    copy_tree(&repo().join("tests/fixtures/k8s_e2e"), &root);
+
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{api}\n\
+             users:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n\
+             current-context: fake\n"
+        ),
+    )
+    .expect("write kubeconfig");
+    let cfg = dir.path().join("sonde.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "kube:\n  enabled: true\n  node_name: node1\n  kubeconfig: {}\n",
+            kubeconfig.display()
+        ),
+    )
+    .expect("write sonde.yaml");
+    let procfs = format!("--path.procfs={}", root.join("proc").display());
+    let sysfs = format!("--path.sysfs={}", root.join("sys").display());
+    let rootfs = format!("--path.rootfs={}", root.display());
+    let data = tempfile::tempdir().expect("data dir");
+    let sonde = start_sonde_env(
+        &[
+            "--config",
+            cfg.to_str().expect("utf-8"),
+            &procfs,
+            &sysfs,
+            &rootfs,
+            "--collector.disable-defaults",
+            "--collector.cgroup",
+        ],
+        data.path(),
+        &[("KUBECONFIG", ""), ("NODE_NAME", "")],
+    );
+
+    // Ready only once the fake's initial list has been synced.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(sonde.addr, "/-/ready", &[]).status != 200 {
+        assert!(Instant::now() < deadline, "sonde never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let prom_cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &prom_cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: sonde\n    static_configs:\n      - targets: ['{}']\n",
+            sonde.addr
+        ),
+    )
+    .expect("write prometheus.yml");
+    let port = free_port();
+    let prom = start_on_port(
+        "prometheus",
+        &[
+            format!("--config.file={}", prom_cfg.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--log.level=warn".to_string(),
+        ],
+        port,
+        "/-/ready",
+    );
+
+    // Prometheus' first scrape comes a few seconds after start (target discovery); the counters
+    // only start moving after it, so every bump lands between two stored samples.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while query(prom.addr, "up{job=\"sonde\"} == 1").is_empty() {
+        assert!(Instant::now() < deadline, "Prometheus never scraped sonde");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Advance CPU for every pod and its containers, a few times, while Prometheus scrapes.
+    let cg = root.join(CG);
+    let bumps: [(String, u64); 7] = [
+        (format!("{WEB}/{WEB_APP}"), 1_000_000),
+        (
+            format!(
+                "{WEB}/cri-containerd-aaaa000000000000000000000000000000000000000000000000000000000003.scope"
+            ),
+            2_000_000,
+        ),
+        (WEB.to_string(), 3_000_000),
+        (
+            format!(
+                "{DB}/crio-bbbb000000000000000000000000000000000000000000000000000000000001.scope"
+            ),
+            500_000,
+        ),
+        (DB.to_string(), 500_000),
+        (
+            format!(
+                "{DEBUG}/cri-containerd-eeee000000000000000000000000000000000000000000000000000000000001.scope"
+            ),
+            250_000,
+        ),
+        (DEBUG.to_string(), 250_000),
+    ];
+    const TICKS: u64 = 4;
+    for _ in 0..TICKS {
+        std::thread::sleep(Duration::from_millis(1100));
+        for (d, delta) in &bumps {
+            bump(&cg.join(d).join("cpu.stat"), *delta);
+        }
+    }
+
+    // Totals per pod from the fixture's usage_usec (pod cgroup + its containers) plus the bumps.
+    let secs = |usec: u64| usec as f64 / 1e6;
+    let want_total: BTreeMap<(String, String), f64> = [
+        (
+            pod("shop", "web-7d9c6b5f4-x2x9z"),
+            secs(48_300_000 + 48_213_457 + 86_543 + TICKS * 6_000_000),
+        ),
+        (
+            pod("shop", "db-0"),
+            secs(48_300_000 + 48_213_457 + TICKS * 1_000_000),
+        ),
+        (
+            pod("default", "debug"),
+            secs(100_000 + 86_543 + TICKS * 500_000),
+        ),
+        // Node-level cgroups, no pod: the root, kubepods, the QoS slices and containerd.service
+        // (sonde does not report the bare system.slice parent).
+        (
+            pod("", ""),
+            secs(987_654_321_000 + 61_000_000 + 50_000_000 + 50_000_000 + 345_678_901),
+        ),
+    ]
+    .into_iter()
+    .collect();
+
+    // Wait until Prometheus has scraped the final counters.
+    let totals_q = "sum by (namespace,pod)(container_cpu_usage_seconds_total{job=\"sonde\"})";
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut totals = BTreeMap::new();
+    while Instant::now() < deadline {
+        totals = by_pod(&query(prom.addr, totals_q));
+        if totals.len() == want_total.len()
+            && want_total
+                .iter()
+                .all(|(k, v)| totals.get(k).is_some_and(|t| (t - v).abs() < 1e-6))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        totals.keys().collect::<BTreeSet<_>>(),
+        want_total.keys().collect::<BTreeSet<_>>()
+    );
+    for (k, v) in &want_total {
+        let t = totals[k];
+        assert!((t - v).abs() < 1e-6, "{k:?}: stored total {t}, want {v}");
+    }
+
+    // The acceptance query: exactly the fixture pods, moving; the pod-less group did not move.
+    let rates = by_pod(&query(
+        prom.addr,
+        "sum by (namespace,pod)(rate(container_cpu_usage_seconds_total[1m]))",
+    ));
+    assert_eq!(
+        rates.keys().collect::<BTreeSet<_>>(),
+        want_total.keys().collect::<BTreeSet<_>>(),
+        "{rates:?}"
+    );
+    for p in [
+        pod("shop", "web-7d9c6b5f4-x2x9z"),
+        pod("shop", "db-0"),
+        pod("default", "debug"),
+    ] {
+        assert!(rates[&p] > 0.0, "{p:?} rate {}", rates[&p]);
+    }
+    assert_eq!(rates[&pod("", "")], 0.0);
+    // web moved 6x as much as db-0 at every tick; db-0 twice as much as debug.
+    assert!(rates[&pod("shop", "web-7d9c6b5f4-x2x9z")] > rates[&pod("shop", "db-0")]);
+    assert!(rates[&pod("shop", "db-0")] > rates[&pod("default", "debug")]);
+
+    // Pod info for every pod of node1 the fake serves (node2's pod is filtered out).
+    let info: BTreeSet<(String, String, String, String)> = query(prom.addr, "sonde_pod_info")
+        .iter()
+        .map(|s| {
+            let l = |k: &str| s["metric"][k].as_str().unwrap_or_default().to_string();
+            (l("namespace"), l("pod"), l("workload"), l("workload_kind"))
+        })
+        .collect();
+    let t = |a: &str, b: &str, c: &str, d: &str| (a.into(), b.into(), c.into(), d.into());
+    let want_info: BTreeSet<(String, String, String, String)> = [
+        t("default", "debug", "debug", "Pod"),
+        t(
+            "kube-system",
+            "kube-apiserver-node1",
+            "kube-apiserver",
+            "StaticPod",
+        ),
+        t("monitoring", "sonde-abcde", "sonde", "DaemonSet"),
+        t("ops", "backup-29399040-kq7vn", "backup", "CronJob"),
+        t("shop", "db-0", "db", "StatefulSet"),
+        t("shop", "web-7d9c6b5f4-x2x9z", "web", "Deployment"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(info, want_info);
+
+    // Working set = memory.current − inactive_file from the fixture (157286400 − 31457280).
+    let ws = query(
+        prom.addr,
+        "container_memory_working_set_bytes{namespace=\"shop\",pod=\"web-7d9c6b5f4-x2x9z\",container=\"app\"}",
+    );
+    assert_eq!(ws.len(), 1, "{ws:?}");
+    assert_eq!(ws[0]["value"][1].as_str(), Some("125829120"));
+
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "took {:?}",
+        started.elapsed()
+    );
+}
