@@ -36,6 +36,10 @@ if [ -d monitoring/rules ] && ls monitoring/rules/*.yml >/dev/null 2>&1; then
     promtool test rules monitoring/rules/tests/*.yml
   fi
 fi
+if [ -f monitoring/prometheus.yml ]; then
+  echo "==> promtool check config"
+  promtool check config monitoring/prometheus.yml
+fi
 if [ -f monitoring/alertmanager.yml ]; then
   echo "==> amtool check-config"
   amtool check-config monitoring/alertmanager.yml
