@@ -134,29 +134,6 @@ fn bump(cpu_stat: &Path, delta: u64) {
     f.write_all(out.as_bytes()).expect("write cpu.stat");
 }
 
-fn encode_query(q: &str) -> String {
-    let mut out = String::new();
-    for b in q.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn query(prom: SocketAddr, q: &str) -> Vec<Value> {
-    let r = get(
-        prom,
-        &format!("/api/v1/query?query={}", encode_query(q)),
-        &[],
-    );
-    assert_eq!(r.status, 200, "{q}: {}", r.text());
-    let v: Value = serde_json::from_slice(&r.body).expect("json");
-    v["data"]["result"].as_array().cloned().unwrap_or_default()
-}
-
 /// A query result as `(namespace, pod) -> value` (Prometheus drops empty labels: "" then).
 fn by_pod(result: &[Value]) -> BTreeMap<(String, String), f64> {
     result

@@ -10,39 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn encode_query(q: &str) -> String {
-    let mut out = String::new();
-    for b in q.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn query(prom: std::net::SocketAddr, q: &str) -> Vec<serde_json::Value> {
-    let r = get(
-        prom,
-        &format!("/api/v1/query?query={}", encode_query(q)),
-        &[],
-    );
-    assert_eq!(r.status, 200, "{q}: {}", r.text());
-    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
-    v["data"]["result"].as_array().cloned().unwrap_or_default()
-}
-
-fn prom_value(v: &serde_json::Value) -> f64 {
-    let s = v["value"][1].as_str().expect("value string");
-    match s {
-        "NaN" => f64::NAN,
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        s => s.parse().expect("number"),
-    }
-}
-
 #[test]
 fn prometheus_scrapes_every_fixture_value_exactly() {
     let root = fixture_host("modern");

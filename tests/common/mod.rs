@@ -274,6 +274,11 @@ pub fn try_get(
     s.write_all(req.as_bytes())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+/// Splits a raw HTTP/1.1 response into status, headers and (de-chunked) body.
+fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -369,31 +374,41 @@ pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8])
     s.write_all(body).expect("write body");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("status");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    }) {
-        body = dechunk(&body).expect("chunked body");
+    parse_response(&raw).expect("HTTP response")
+}
+
+/// Percent-encodes a PromQL query for a URL.
+pub fn encode_query(q: &str) -> String {
+    let mut out = String::new();
+    for b in q.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
     }
-    Response {
-        status,
-        headers,
-        body,
+    out
+}
+
+/// Runs an instant query against a Prometheus server; its `data.result` array.
+pub fn query(prom: SocketAddr, q: &str) -> Vec<serde_json::Value> {
+    let r = get(
+        prom,
+        &format!("/api/v1/query?query={}", encode_query(q)),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{q}: {}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    v["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+/// The value of one instant-query result, `NaN` and infinities included.
+pub fn prom_value(v: &serde_json::Value) -> f64 {
+    match v["value"][1].as_str().expect("value string") {
+        "NaN" => f64::NAN,
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        s => s.parse().expect("number"),
     }
 }
 
