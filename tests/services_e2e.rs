@@ -387,3 +387,39 @@ fn prometheus_computes_the_p95_of_a_known_latency_distribution() {
         .expect("number");
     assert!((got - 0.375).abs() < 1e-9, "p95 {got}, want 0.375");
 }
+
+#[test]
+fn statsd_over_a_unix_datagram_socket_with_bad_lines_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = dir.path().join("statsd.sock");
+    let flag = format!("--statsd.listen-unixgram={}", sock.display());
+    let d = start_sonde(&["--collector.disable-defaults", &flag]);
+    let client = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+    // Tags in all four styles, a sampled counter, and two broken lines in the same packet.
+    client
+        .send_to(
+            b"jobs.done:3|c|@0.5|#queue:mail\nlogin.ok,region=eu:1|c\nbad line\ncache.hits#tier=l1:2|c\nx:1|zz\nq.depth[shard=7]:9|g",
+            &sock,
+        )
+        .expect("send");
+    wait_for(&d, "the packet", |f| {
+        value_of(f, "sonde_statsd_packets_total", &[]) == Some(1.0)
+    });
+    let f = scrape(d.addr);
+    assert_eq!(value_of(&f, "jobs_done", &[("queue", "mail")]), Some(6.0));
+    assert_eq!(value_of(&f, "login_ok", &[("region", "eu")]), Some(1.0));
+    assert_eq!(value_of(&f, "cache_hits", &[("tier", "l1")]), Some(2.0));
+    assert_eq!(value_of(&f, "q_depth", &[("shard", "7")]), Some(9.0));
+    assert_eq!(
+        value_of(&f, "sonde_statsd_lines_total", &[("result", "ok")]),
+        Some(4.0)
+    );
+    let bad: f64 = f
+        .iter()
+        .filter(|fam| fam.name == "sonde_statsd_lines_total")
+        .flat_map(|fam| fam.samples.iter())
+        .filter(|s| s.label("result") != Some("ok"))
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(bad, 2.0);
+}
