@@ -4,6 +4,11 @@
 //! back and compared with the original: a typo or a field that does not exist in the schema is
 //! lost on the way and fails the comparison. The ServiceMonitor (a CRD without k8s-openapi type)
 //! gets a minimal typed struct with `deny_unknown_fields`. The kustomization must list every file.
+//!
+//! `prometheusrule.yaml` (the Prometheus Operator's PrometheusRule) is generated from
+//! `monitoring/rules/*.yml` so the two cannot drift: the test renders it again and requires the
+//! file to be byte-identical (and its groups equal to the rule files' groups). After changing a
+//! rule file, regenerate it with `SONDE_BLESS=1 cargo test --test k8s_manifests`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -96,6 +101,48 @@ struct Relabeling {
     action: Option<String>,
 }
 
+/// A strict PrometheusRule (monitoring.coreos.com/v1).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PrometheusRule {
+    api_version: String,
+    kind: String,
+    metadata: ObjectMeta,
+    spec: PrometheusRuleSpec,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct PrometheusRuleSpec {
+    groups: Vec<RuleGroup>,
+}
+
+/// A rule group as Prometheus reads it (the fields sonde's rule files use).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct RuleGroup {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval: Option<String>,
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Rule {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alert: Option<String>,
+    expr: String,
+    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+    for_: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<std::collections::BTreeMap<String, String>>,
+}
+
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Kustomization {
@@ -132,6 +179,12 @@ fn validate(text: &str) -> Result<Manifest, String> {
             }
             roundtrip::<ServiceMonitor>(&v).map(|_| Manifest::Other)?
         }
+        "PrometheusRule" => {
+            if v["apiVersion"] != "monitoring.coreos.com/v1" {
+                return Err("PrometheusRule must be monitoring.coreos.com/v1".into());
+            }
+            roundtrip::<PrometheusRule>(&v).map(|_| Manifest::Other)?
+        }
         "Kustomization" => Manifest::Kustomization(Box::new(roundtrip(&v)?)),
         other => return Err(format!("unexpected kind {other:?}")),
     })
@@ -155,7 +208,7 @@ fn manifests() -> Vec<(String, String)> {
 fn every_manifest_matches_the_schema_and_the_kustomization_lists_them() {
     let all = manifests();
     assert!(
-        all.len() >= 8,
+        all.len() >= 9,
         "{:?}",
         all.iter().map(|m| &m.0).collect::<Vec<_>>()
     );
@@ -283,4 +336,88 @@ fn typos_and_unknown_fields_are_refused() {
     assert!(validate(&role).is_err());
     let k = text("kustomization.yaml").replacen("resources", "resource", 1);
     assert!(validate(&k).is_err());
+}
+
+/// The rule files, sorted by name: `(file name, text)`.
+fn rule_files() -> Vec<(String, String)> {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring/rules");
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&rules)
+        .expect("monitoring/rules")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).expect("read"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The PrometheusRule text for the rule files: each file's `groups:` list, indented under
+/// `spec.groups`, comments and block scalars kept as written.
+fn render_prometheus_rule(files: &[(String, String)]) -> String {
+    let mut out = String::from(
+        "# GENERATED from monitoring/rules/*.yml by tests/k8s_manifests.rs; do not edit.\n\
+         # Regenerate: SONDE_BLESS=1 cargo test --test k8s_manifests\n\
+         # For the Prometheus Operator: every sonde alert and recording rule. The Prometheus\n\
+         # resource's ruleSelector must match these labels (kube-prometheus-stack selects\n\
+         # `release: <helm release>` by default: add that label here or widen the selector).\n\
+         apiVersion: monitoring.coreos.com/v1\n\
+         kind: PrometheusRule\n\
+         metadata:\n  name: sonde\n  namespace: monitoring\n  labels:\n    \
+         app.kubernetes.io/name: sonde\n\
+         spec:\n  groups:\n",
+    );
+    for (name, text) in files {
+        let body = text
+            .split_once("\ngroups:\n")
+            .map(|(_, b)| b)
+            .unwrap_or_else(|| panic!("{name}: no top-level `groups:` line"));
+        out.push_str(&format!("    # monitoring/rules/{name}\n"));
+        for line in body.lines() {
+            if line.trim().is_empty() {
+                out.push('\n');
+            } else {
+                out.push_str("  ");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn prometheusrule_is_generated_from_the_monitoring_rules() {
+    let files = rule_files();
+    assert!(
+        files.len() >= 5,
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    let want = render_prometheus_rule(&files);
+    let path = dir().join("prometheusrule.yaml");
+    if std::env::var_os("SONDE_BLESS").is_some() {
+        std::fs::write(&path, &want).expect("write prometheusrule.yaml");
+    }
+    let have = std::fs::read_to_string(&path).expect("prometheusrule.yaml");
+    assert!(
+        have == want,
+        "deploy/kubernetes/prometheusrule.yaml is stale: run SONDE_BLESS=1 cargo test --test k8s_manifests"
+    );
+    // Independently of the text: the same groups, parsed, in the same order.
+    let parsed: Value = serde_saphyr::from_str(&have).expect("yaml");
+    let mut groups = Vec::new();
+    for (name, text) in &files {
+        let v: Value = serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        groups.extend(v["groups"].as_array().expect("groups").iter().cloned());
+    }
+    assert_eq!(parsed["spec"]["groups"], Value::Array(groups));
+    assert!(matches!(validate(&have), Ok(Manifest::Other)));
+    let bad = have.replacen("expr:", "exp:", 1);
+    assert!(
+        validate(&bad).is_err(),
+        "a misspelt rule field must be refused"
+    );
 }
