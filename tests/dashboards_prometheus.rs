@@ -67,7 +67,7 @@ const COLLECTORS: &[&str] = &[
 /// Copies of `monitoring/rules/*.yml` with the rewrites described in the module doc.
 fn rewrite_rules(to: &Path) -> Vec<String> {
     std::fs::create_dir_all(to).expect("mkdir rules");
-    let interval = regex::Regex::new(r"(?m)^\s*interval:\s*\S+\s*\n").expect("regex");
+    let interval = regex::Regex::new(r"(?m)^[ \t]*interval:[ \t]*\S+[ \t]*\n").expect("regex");
     let subquery = regex::Regex::new(r"\[(\d+[smhdwy])+:(\d+[smhdwy])+\]").expect("regex");
     let dir = repo().join("monitoring/rules");
     let mut names = Vec::new();
@@ -76,15 +76,21 @@ fn rewrite_rules(to: &Path) -> Vec<String> {
         if path.extension().and_then(|x| x.to_str()) != Some("yml") {
             continue;
         }
-        let text = std::fs::read_to_string(&path).expect("read rules");
-        // Comments are rewritten too; that is harmless.
-        let text = interval.replace_all(&text, "");
-        let text = subquery.replace_all(&text, "[2m:1s]");
         let name = path
             .file_name()
             .expect("name")
             .to_string_lossy()
             .to_string();
+        let text = std::fs::read_to_string(&path).expect("read rules");
+        // Comments are rewritten too; that is harmless.
+        let text = interval.replace_all(&text, "");
+        let text = subquery.replace_all(&text, "[2m:1s]");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.trim_start().starts_with("interval:")),
+            "{name}: a group interval survived the rewrite"
+        );
         std::fs::write(to.join(&name), text.as_bytes()).expect("write rules");
         names.push(name);
     }
