@@ -4,7 +4,8 @@
 //! included), every panel queries Prometheus through the `datasource` variable with a
 //! non-empty expression, units and absolute thresholds on every panel, every `$variable` an
 //! expression or variable query uses is defined (or a Grafana built-in), uids unique across
-//! dashboards. Each check is a function returning the problems it found, and the unit tests
+//! dashboards, data links point at dashboards that exist; and the provisioning files under
+//! `monitoring/grafana/provisioning` load the dashboards and a Prometheus. Each check is a function returning the problems it found, and the unit tests
 //! below feed each one a deliberately broken dashboard to prove it can fail.
 //! `tests/dashboards_prometheus.rs` runs every panel's queries against a real Prometheus.
 
@@ -305,6 +306,57 @@ fn check_uids_unique(dashboards: &[(String, Value)]) -> Vec<String> {
         .collect()
 }
 
+/// Dashboard uids that data links and dashboard links point at (`/d/<uid>/...`) must exist.
+fn check_link_targets(dashboards: &[(String, Value)]) -> Vec<String> {
+    let uids: BTreeSet<&str> = dashboards
+        .iter()
+        .filter_map(|(_, d)| d["uid"].as_str())
+        .collect();
+    let re = regex::Regex::new(r"/d/([^/?&]+)").expect("regex");
+    let mut problems = Vec::new();
+    for (name, d) in dashboards {
+        let mut urls: Vec<(String, &str)> = Vec::new();
+        for p in all_panels(d) {
+            let mut links: Vec<&Value> = Vec::new();
+            links.extend(p["links"].as_array().into_iter().flatten());
+            links.extend(
+                p["fieldConfig"]["defaults"]["links"]
+                    .as_array()
+                    .into_iter()
+                    .flatten(),
+            );
+            for o in p["fieldConfig"]["overrides"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                for prop in o["properties"].as_array().into_iter().flatten() {
+                    if prop["id"] == "links" {
+                        links.extend(prop["value"].as_array().into_iter().flatten());
+                    }
+                }
+            }
+            urls.extend(
+                links
+                    .into_iter()
+                    .filter_map(|l| l["url"].as_str())
+                    .map(|u| (label(p), u)),
+            );
+        }
+        for (what, url) in urls {
+            for c in re.captures_iter(url) {
+                if !uids.contains(&c[1]) {
+                    problems.push(format!(
+                        "{name}: {what}: link to unknown dashboard uid {:?}",
+                        &c[1]
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
 /// A per-dashboard check: the problems it found.
 type Check = fn(&Value) -> Vec<String>;
 
@@ -327,6 +379,7 @@ fn check_dashboard(d: &Value) -> Vec<String> {
 fn shipped_dashboards_pass_every_check() {
     let dashboards = load_dashboards();
     let mut problems = check_uids_unique(&dashboards);
+    problems.extend(check_link_targets(&dashboards));
     for (name, d) in &dashboards {
         problems.extend(
             check_dashboard(d)
@@ -533,4 +586,46 @@ fn duplicate_uids_across_dashboards_fail() {
         ]),
         ["uid \"t\" used by [\"a.json\", \"c.json\"]"]
     );
+}
+
+#[test]
+fn links_to_unknown_dashboards_fail() {
+    let mut d = good();
+    let link = json!([{"title": "x", "url": "/d/t/t?var-instance=${__data.fields.instance}"}]);
+    d["panels"][1]["fieldConfig"]["overrides"] = json!([{"matcher": {"id": "byName", "options": "i"},
+                "properties": [{"id": "links", "value": link}]}]);
+    assert_eq!(
+        check_link_targets(&[("a.json".into(), d.clone())]),
+        Vec::<String>::new()
+    );
+    nested(&mut d)["links"] = json!([{"title": "y", "url": "/d/nope/x"}]);
+    assert_eq!(
+        check_link_targets(&[("a.json".into(), d)]),
+        ["a.json: panel 4 \"nested\": link to unknown dashboard uid \"nope\""]
+    );
+}
+
+#[test]
+fn provisioning_files_point_at_the_dashboards_and_prometheus() {
+    let dir = common::repo().join("monitoring/grafana/provisioning");
+    let read = |rel: &str| {
+        let text = std::fs::read_to_string(dir.join(rel)).expect(rel);
+        assert!(text.starts_with("# "), "{rel} must open with a comment");
+        serde_saphyr::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    };
+    let dashboards = read("dashboards/sonde.yaml");
+    assert_eq!(dashboards["apiVersion"], 1);
+    let providers = dashboards["providers"].as_array().expect("providers");
+    assert_eq!(providers.len(), 1);
+    assert_eq!(providers[0]["type"], "file");
+    assert_eq!(
+        providers[0]["options"]["path"],
+        "/var/lib/grafana/dashboards/sonde"
+    );
+    let datasources = read("datasources/sonde.yaml");
+    assert_eq!(datasources["apiVersion"], 1);
+    let ds = datasources["datasources"].as_array().expect("datasources");
+    assert_eq!(ds.len(), 1);
+    assert_eq!(ds[0]["type"], "prometheus");
+    assert_eq!(ds[0]["access"], "proxy");
 }
