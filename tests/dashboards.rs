@@ -5,8 +5,9 @@
 //! non-empty expression, units and absolute thresholds on every panel, every `$variable` an
 //! expression or variable query uses is defined (or a Grafana built-in), uids unique across
 //! dashboards, data links point at dashboards that exist; and the provisioning files under
-//! `monitoring/grafana/provisioning` load the dashboards and a Prometheus. Each check is a function returning the problems it found, and the unit tests
-//! below feed each one a deliberately broken dashboard to prove it can fail.
+//! `monitoring/grafana/provisioning` load the dashboards and a Prometheus. Each check is a
+//! function returning the problems it found, and the unit tests below feed each one a
+//! deliberately broken dashboard to prove it can fail.
 //! `tests/dashboards_prometheus.rs` runs every panel's queries against a real Prometheus.
 
 mod common;
