@@ -9,130 +9,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{Query, State};
-use axum::response::Response;
-use axum::routing::get as route_get;
+use common::fake_kube::{bump, copy_tree, start_fake, write_kubeconfig};
 use common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const PODS: &str = include_str!("fixtures/k8s_e2e/pods.json");
-
-/// The fake API server's pods (every node; the handler applies the field selector).
-#[derive(Clone)]
-struct Fake(std::sync::Arc<Vec<Value>>);
-
-fn selected(sel: Option<&String>, pod: &Value) -> bool {
-    match sel.and_then(|s| s.strip_prefix("spec.nodeName=")) {
-        Some(node) => pod["spec"]["nodeName"].as_str() == Some(node),
-        None => sel.is_none(),
-    }
-}
-
-/// `GET /api/v1/pods`: a list at resource version 100, or a watch that stays open without
-/// events (nothing changes in this test).
-async fn pods_handler(
-    State(fake): State<Fake>,
-    Query(q): Query<BTreeMap<String, String>>,
-) -> Response {
-    let sel = q.get("fieldSelector");
-    if q.get("watch").map(String::as_str) == Some("true") {
-        let stream = futures_util::stream::pending::<Result<String, std::io::Error>>();
-        return Response::builder()
-            .header("content-type", "application/json")
-            .body(Body::from_stream(stream))
-            .expect("response");
-    }
-    let items: Vec<Value> = fake
-        .0
-        .iter()
-        .filter(|p| selected(sel, p))
-        .cloned()
-        .map(|mut p| {
-            p["metadata"]["resourceVersion"] = json!("100");
-            p
-        })
-        .collect();
-    let body = json!({"kind": "PodList", "apiVersion": "v1",
-        "metadata": {"resourceVersion": "100"}, "items": items});
-    Response::builder()
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .expect("response")
-}
-
-/// Starts the fake on 127.0.0.1:0 on its own runtime (kept alive by the returned value).
-fn start_fake() -> (tokio::runtime::Runtime, SocketAddr) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let list: Value = serde_json::from_str(PODS).expect("pods.json");
-    let fake = Fake(std::sync::Arc::new(
-        list["items"].as_array().expect("items").clone(),
-    ));
-    let addr = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let app = Router::new()
-            .route("/api/v1/pods", route_get(pods_handler))
-            .with_state(fake);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        addr
-    });
-    (rt, addr)
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        let dst = to.join(e.file_name());
-        if e.file_type().expect("file type").is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).expect("copy");
-        }
-    }
-}
-
-/// Adds `delta` µs to `usage_usec` in a `cpu.stat`, rewriting the file in place (same inode,
-/// no truncation: sonde keeps cgroup files open and re-reads them with `pread`, so a rename
-/// would go unseen, and a truncate could be read half-done). The counter only grows, so the
-/// new text is never shorter than the old one.
-fn bump(cpu_stat: &Path, delta: u64) {
-    let text = std::fs::read_to_string(cpu_stat).expect("read cpu.stat");
-    let mut out = String::new();
-    for line in text.lines() {
-        match line.strip_prefix("usage_usec ") {
-            Some(v) => {
-                let v: u64 = v.parse().expect("usage_usec");
-                out.push_str(&format!("usage_usec {}\n", v + delta));
-            }
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    assert!(out.len() >= text.len());
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(cpu_stat)
-        .expect("open cpu.stat");
-    f.write_all(out.as_bytes()).expect("write cpu.stat");
-}
 
 /// A query result as `(namespace, pod) -> value` (Prometheus drops empty labels: "" then).
 fn by_pod(result: &[Value]) -> BTreeMap<(String, String), f64> {
@@ -166,21 +49,12 @@ const WEB_APP: &str =
 #[test]
 fn prometheus_sums_container_cpu_by_fixture_pod() {
     let started = Instant::now();
-    let (_rt, api) = start_fake();
+    let (_rt, api) = start_fake(PODS);
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("host");
     copy_tree(&repo().join("tests/fixtures/k8s_e2e"), &root);
 
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{api}\n\
-             users:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n\
-             current-context: fake\n"
-        ),
-    )
-    .expect("write kubeconfig");
+    let kubeconfig = write_kubeconfig(dir.path(), api);
     let cfg = dir.path().join("sonde.yaml");
     std::fs::write(
         &cfg,

@@ -438,3 +438,4 @@ pub fn run(program: &str, args: &[&str], cwd: Option<&Path>) -> (i32, String, St
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
 }
+pub mod fake_kube;
