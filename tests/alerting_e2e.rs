@@ -447,9 +447,8 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
 
     // Send in the first half of a minute: the errors then leave the 60 s window at the next
     // minute boundary, at least 30 s later, long after the alert has fired.
-    let sec = unix_now() % 60;
-    if sec >= 30 {
-        std::thread::sleep(Duration::from_secs(60 - sec));
+    while unix_now() % 60 >= 30 {
+        std::thread::sleep(Duration::from_secs(60 - unix_now() % 60));
     }
     let errors = |service: &str, n: usize| {
         let batch: Vec<String> = (0..n)
@@ -463,15 +462,17 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
         );
         assert_eq!(r.status, 200, "{}", r.text());
     };
-    let sent_at = unix_now();
+    let before = unix_now();
     errors(OVER, 6);
     errors(WITHIN, 2);
-    let boundary = sent_at - sent_at % 60 + 60;
-    assert!(
-        sent_at % 60 < 31,
-        "events sent at second {} of the minute",
-        sent_at % 60
+    let after = unix_now();
+    assert_eq!(
+        before / 60,
+        after / 60,
+        "sending took from {before} to {after}"
     );
+    // the minute boundary at which the errors leave the 60 s window
+    let boundary = before - before % 60 + 60;
     assert_eq!(remaining(OVER), Some(-1.0), "{}", stack.context());
     assert_eq!(remaining(WITHIN), Some(3.0), "{}", stack.context());
 
@@ -598,8 +599,21 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
         BTreeSet::new(),
         "Prometheus had an {ALERT} alert for {WITHIN}"
     );
+    let summary: Vec<String> = all
+        .iter()
+        .map(|n| {
+            let names: Vec<&str> = n.body["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["labels"]["alertname"].as_str())
+                .collect();
+            format!("{} {} {names:?}", n.path, n.body["status"])
+        })
+        .collect();
     eprintln!(
-        "alerting_e2e: {} webhook payloads, wall time {:?}",
+        "alerting_e2e: events sent at second {} of the minute; {} webhook payloads {summary:?}; wall time {:?}",
+        before % 60,
         all.len(),
         started.elapsed()
     );
