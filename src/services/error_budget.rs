@@ -7,7 +7,8 @@
 //! # Budgets
 //!
 //! A service has one of two kinds of budget, over the budget window `W` (`window_seconds`,
-//! default 30 days):
+//! default 30 days; a whole number of hours up to 92 days, or a whole number of minutes below
+//! one hour — short windows exist so that tests and demos can watch errors leave the window):
 //!
 //! * **Count** (the existing `ERROR_BUDGETS=api=1000,worker=500` convention; services not listed
 //!   get `default_budget`, 1000): at most `B` errors per window. An error is an [`ErrorEvent`] or
@@ -38,10 +39,14 @@
 //! * 4320 one-minute buckets (3 days, the longest burn window). Window `w` of `n` minutes sums
 //!   the buckets of the current minute and the `n - 1` minutes before it, so it covers between
 //!   `w - 60 s` and `w` of history, and divides by the nominal `w`.
-//! * `W / 3600` one-hour buckets for the budget window (`W` must be a whole number of hours).
-//!   The window sums the current hour and the `W/3600 - 1` hours before it, so an event at time
-//!   `t` counts until `start_of_hour(t) + W` and then falls out: it leaves the window up to one
-//!   hour before `t + W` (exactly at `t + W` when `t` is on the hour).
+//! * `W / 3600` one-hour buckets for a budget window of whole hours. The window sums the
+//!   current hour and the `W/3600 - 1` hours before it, so an event at time `t` counts until
+//!   `start_of_hour(t) + W` and then falls out: it leaves the window up to one hour before
+//!   `t + W` (exactly at `t + W` when `t` is on the hour).
+//! * A budget window below one hour (`W` = 60, 120, ..., 3540 s) has no ring of its own: it
+//!   reads the one-minute ring with the same rule, the current minute and the `W/60 - 1`
+//!   minutes before it, so an event at `t` counts until `start_of_minute(t) + W` (an error at
+//!   12:00:30 in a 60 s window counts until 12:00:59 and is gone at 12:01:00).
 //!
 //! # Timestamps
 //!
@@ -60,7 +65,7 @@
 //! services are dropped and counted in `sonde_error_budget_dropped_events_total{reason="service_limit"}`;
 //! an unconfigured service with no event for longer than both rings is evicted to make room
 //! (looked for at most once a minute). Per service, memory is fixed: 4320 × 16 bytes plus
-//! `W/3600` × 32 bytes (about 92 KiB for a 30-day window).
+//! `W/3600` × 32 bytes (about 92 KiB for a 30-day window; 68 KiB for a window below one hour).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -101,7 +106,8 @@ pub const MAX_WINDOW_SECONDS: u64 = 92 * 86_400;
 pub struct Config {
     /// Whether error budgets are computed at all.
     pub enabled: bool,
-    /// The budget window, in seconds (a whole number of hours, at most 92 days).
+    /// The budget window, in seconds: a whole number of hours up to 92 days, or a whole number
+    /// of minutes below one hour.
     pub window_seconds: u64,
     /// Count budget of services with neither a count budget nor an SLO.
     pub default_budget: u64,
@@ -171,13 +177,15 @@ impl Config {
     /// Pushes one [`Issue`] per invalid option, keyed under `key`
     /// (e.g. `services.error_budgets`).
     pub fn check(&self, key: &str, issues: &mut Vec<Issue>) {
-        if self.window_seconds < 3600
-            || !self.window_seconds.is_multiple_of(3600)
-            || self.window_seconds > MAX_WINDOW_SECONDS
-        {
+        let w = self.window_seconds;
+        let whole_minutes = (60..3600).contains(&w) && w.is_multiple_of(60);
+        let whole_hours = (3600..=MAX_WINDOW_SECONDS).contains(&w) && w.is_multiple_of(3600);
+        if !whole_minutes && !whole_hours {
             issues.push(Issue::new(
                 format!("{key}.window_seconds"),
-                format!("must be a whole number of hours between 3600 and {MAX_WINDOW_SECONDS}"),
+                format!(
+                    "must be a whole number of minutes below one hour or a whole number of hours up to {MAX_WINDOW_SECONDS}"
+                ),
             ));
         }
         if self.default_budget == 0 {
@@ -582,6 +590,10 @@ impl Service {
 
     fn add_hour(&mut self, hour: u32, c: Counts) {
         let n = self.hours.len() as u32;
+        if n == 0 {
+            // a window below one hour has no hour ring
+            return;
+        }
         let slot = &mut self.hours[(hour % n) as usize];
         if slot.hour > hour {
             return;
@@ -623,7 +635,26 @@ impl Service {
         out
     }
 
-    /// Counts of the budget window ending in hour `now_hour`.
+    /// Counts of the `n` minutes ending in minute `now_min` (a budget window below one hour).
+    fn minute_window_counts(&self, now_min: u32, n: u32) -> Counts {
+        let mut acc = Counts::default();
+        for k in 0..n.min(MINUTE_SLOTS) {
+            let Some(m) = now_min.checked_sub(k) else {
+                break;
+            };
+            let s = &self.minutes[(m % MINUTE_SLOTS) as usize];
+            if s.minute == m {
+                acc += Counts {
+                    errors: u64::from(s.errors),
+                    total: u64::from(s.total),
+                    bad: u64::from(s.bad),
+                };
+            }
+        }
+        acc
+    }
+
+    /// Counts of the budget window ending in hour `now_hour` (a window of whole hours).
     fn window_counts(&self, now_hour: u32) -> Counts {
         let n = self.hours.len() as u32;
         let mut acc = Counts::default();
@@ -697,7 +728,10 @@ pub enum BuildError {
 #[derive(Debug)]
 pub struct ErrorBudgets {
     window_seconds: u64,
+    /// Length of the hour ring: `W / 3600`, 0 for a window below one hour.
     window_hours: u32,
+    /// `W / 60` for a window below one hour (read from the minute ring), 0 otherwise.
+    window_minutes: u32,
     default_budget: u64,
     max_services: usize,
     services: Vec<Service>,
@@ -721,10 +755,16 @@ impl ErrorBudgets {
         if let Some(i) = issues.first() {
             return Err(BuildError::Invalid(i.to_string()));
         }
-        let window_hours = (config.window_seconds / 3600) as u32;
+        // check() guarantees whole minutes below one hour, or whole hours
+        let (window_hours, window_minutes) = if config.window_seconds < 3600 {
+            (0, (config.window_seconds / 60) as u32)
+        } else {
+            ((config.window_seconds / 3600) as u32, 0)
+        };
         let mut this = Self {
             window_seconds: config.window_seconds,
             window_hours,
+            window_minutes,
             default_budget: config.default_budget,
             max_services: config.max_services,
             services: Vec::new(),
@@ -893,9 +933,18 @@ impl ErrorBudgets {
         }
     }
 
+    /// Counts of `s` in the budget window at `now_s` (Unix seconds).
+    fn budget_window_counts(&self, s: &Service, now_s: u64) -> Counts {
+        if self.window_minutes > 0 {
+            s.minute_window_counts((now_s / 60) as u32, self.window_minutes)
+        } else {
+            s.window_counts((now_s / 3600) as u32)
+        }
+    }
+
     fn status_of(&self, s: &Service, now: SystemTime) -> BudgetStatus {
         let now_s = unix_secs(now);
-        let window = s.window_counts((now_s / 3600) as u32);
+        let window = self.budget_window_counts(s, now_s);
         let burns = s.burn_counts((now_s / 60) as u32);
         let mut burn_rates = [0.0; 7];
         let (remaining, remaining_ratio) = match &s.budget {
@@ -1279,6 +1328,159 @@ mod tests {
         assert_eq!(rem(&b, 2 * 86_400), 100.0);
     }
 
+    /// 2023-11-18T12:00:00Z (four days after `T0`, so events three days older still fit).
+    const NOON: u64 = 4 * 86_400 + 14 * 3600;
+
+    #[test]
+    fn minute_windows_roll_over_at_the_minute() {
+        let rem = |b: &ErrorBudgets, s: u64| b.status("api", at(s)).expect("tracked").remaining;
+        // 60 s: an error at 12:00:30 counts at 12:00:59 and is gone at 12:01:00
+        let cfg = Config {
+            window_seconds: 60,
+            ..Config::default()
+        };
+        let mut b = budgets(&cfg, "api=5");
+        errors_at(&mut b, "api", NOON + 30, 1);
+        assert_eq!(rem(&b, NOON + 30), 4.0);
+        assert_eq!(rem(&b, NOON + 59), 4.0);
+        assert_eq!(rem(&b, NOON + 60), 5.0);
+        assert_eq!(
+            b.status("api", at(NOON + 60)).map(|s| s.errors_total),
+            Some(1)
+        );
+        // 120 s: the same error counts until 12:01:59 and is gone at 12:02:00
+        let cfg = Config {
+            window_seconds: 120,
+            ..Config::default()
+        };
+        let mut b = budgets(&cfg, "api=5");
+        errors_at(&mut b, "api", NOON + 30, 1);
+        assert_eq!(rem(&b, NOON + 60), 4.0);
+        assert_eq!(rem(&b, NOON + 119), 4.0);
+        assert_eq!(rem(&b, NOON + 120), 5.0);
+        // the last allowed minute: 59 minutes
+        let cfg = Config {
+            window_seconds: 3540,
+            ..Config::default()
+        };
+        let mut b = budgets(&cfg, "api=5");
+        errors_at(&mut b, "api", NOON + 30, 2);
+        assert_eq!(rem(&b, NOON + 3539), 3.0);
+        assert_eq!(rem(&b, NOON + 3540), 5.0);
+    }
+
+    #[test]
+    fn minute_window_budget_and_burn_rates() {
+        let cfg = Config {
+            window_seconds: 60,
+            ..Config::default()
+        };
+        let mut b = budgets(&cfg, "api=5");
+        // 6 errors: overspent by one
+        errors_at(&mut b, "api", NOON + 10, 6);
+        // stamped two minutes earlier: in the burn windows, not in the 60 s budget window
+        errors_stamped(&mut b, "api", NOON - 120, NOON + 10, 3);
+        let st = b.status("api", at(NOON + 20)).expect("tracked");
+        assert_eq!(st.errors_total, 9);
+        assert_eq!(st.window.errors, 6);
+        assert_eq!((st.remaining, st.remaining_ratio), (-1.0, -0.2));
+        // burn(w) = (errors_w / w) / (B / W) = errors_w × 60 / (w_seconds × 5)
+        assert_eq!(
+            st.burn_rates,
+            [
+                9.0 * 60.0 / (300.0 * 5.0),
+                9.0 * 60.0 / (1800.0 * 5.0),
+                9.0 * 60.0 / (3600.0 * 5.0),
+                9.0 * 60.0 / (7200.0 * 5.0),
+                9.0 * 60.0 / (21_600.0 * 5.0),
+                9.0 * 60.0 / (86_400.0 * 5.0),
+                9.0 * 60.0 / (259_200.0 * 5.0),
+            ]
+        );
+        assert_eq!(st.burn_rates[0], 0.36);
+        // older than the minute ring: dropped, the window has no hour ring to keep it
+        errors_stamped(&mut b, "api", NOON - 3 * 86_400 - 60, NOON + 10, 1);
+        let mut sink = Sink::new();
+        b.encode(at(NOON + 20), &mut sink);
+        let text = render(&sink);
+        assert!(
+            text.contains("sonde_error_budget_dropped_events_total{reason=\"too_old\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("service_error_budget_remaining{service=\"api\"} -1\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn minute_window_survives_snapshot_store_and_restore() {
+        let cfg = Config {
+            window_seconds: 120,
+            ..Config::default()
+        };
+        let now = NOON + 150; // 12:02:30
+        let mut b = budgets(&cfg, "api=10");
+        errors_at(&mut b, "api", NOON + 30, 4); // minute 12:00: out of the window at 12:02
+        errors_at(&mut b, "api", NOON + 70, 2); // 12:01
+        errors_at(&mut b, "api", NOON + 140, 1); // 12:02
+        errors_at(&mut b, "worker", NOON + 145, 3);
+        let snap = b.snapshot(at(now));
+        assert!(snap.services.iter().all(|s| s.hours.is_empty()));
+        let api = &snap.services[0];
+        assert_eq!(api.service, "api");
+        let m0 = ((T0 + NOON) / 60) as u32;
+        assert_eq!(
+            api.minutes
+                .iter()
+                .map(|m| (m.0 - m0, m.1.errors))
+                .collect::<Vec<_>>(),
+            vec![(0, 4), (1, 2), (2, 1)]
+        );
+        // through the real store, as the daemon does across a restart
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (store, _) =
+                crate::services::budget_store::Store::open_in(dir.path(), at(now)).expect("opens");
+            store.save(&b, at(now)).expect("saves");
+        }
+        let (store, _) =
+            crate::services::budget_store::Store::open_in(dir.path(), at(now + 5)).expect("opens");
+        let loaded = store.load().expect("loads");
+        assert_eq!(loaded, snap);
+        let mut c = budgets(&cfg, "api=10");
+        assert_eq!(c.restore(&loaded, at(now + 5)), 2);
+        for t in [now + 5, NOON + 179, NOON + 180, NOON + 240] {
+            for s in ["api", "worker"] {
+                assert_eq!(c.status(s, at(t)), b.status(s, at(t)), "{s} at {t}");
+            }
+        }
+        let rem = |x: &ErrorBudgets, t: u64| x.status("api", at(t)).expect("tracked").remaining;
+        assert_eq!(rem(&c, now + 5), 7.0);
+        assert_eq!(rem(&c, NOON + 180), 9.0);
+        assert_eq!(rem(&c, NOON + 240), 10.0);
+        assert_eq!(c.snapshot(at(now + 5)), snap);
+    }
+
+    #[test]
+    fn window_seconds_accepts_minutes_below_an_hour_and_whole_hours() {
+        let check = |w: u64| {
+            let mut issues = Vec::new();
+            Config {
+                window_seconds: w,
+                ..Config::default()
+            }
+            .check("services.error_budgets", &mut issues);
+            issues.len()
+        };
+        for ok in [60, 120, 1800, 3540, 3600, 7200, MAX_WINDOW_SECONDS] {
+            assert_eq!(check(ok), 0, "{ok}");
+        }
+        for bad in [0, 1, 59, 90, 3599, 3660, 5400, MAX_WINDOW_SECONDS + 3600] {
+            assert_eq!(check(bad), 1, "{bad}");
+        }
+    }
+
     #[test]
     fn thirty_day_window_rolls_over() {
         let mut b = budgets(&Config::default(), "api=1000");
@@ -1536,7 +1738,7 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                "services.error_budgets.window_seconds: must be a whole number of hours between 3600 and 7948800",
+                "services.error_budgets.window_seconds: must be a whole number of minutes below one hour or a whole number of hours up to 7948800",
                 "services.error_budgets.default_budget: must be at least 1",
                 "services.error_budgets.budgets.bad name: service name contains ' ', allowed are letters, digits and _.:/{}@-",
                 "services.error_budgets.budgets.bad name: must be at least 1",
@@ -1672,12 +1874,15 @@ mod tests {
             #![proptest_config(ProptestConfig::with_cases(64))]
             #[test]
             fn rings_match_a_plain_event_list(
-                hours in prop::sample::select(vec![1u64, 2, 24, 720]),
+                // whole minutes below one hour (minute ring) and whole hours (hour ring)
+                window_minutes in prop::sample::select(vec![1u64, 2, 17, 59, 60, 120, 1440, 43_200]),
                 slo in any::<bool>(),
                 steps in prop::collection::vec(step(), 1..120),
                 later in prop::collection::vec(0u64..2 * 86_400, 1..4),
             ) {
-                let mut cfg = Config { window_seconds: hours * 3600, ..Config::default() };
+                let mut cfg = Config { window_seconds: window_minutes * 60, ..Config::default() };
+                // hour-ring length; 0 when the window is read from the minute ring
+                let hours = if window_minutes >= 60 { window_minutes / 60 } else { 0 };
                 if slo {
                     cfg.slos.insert("s".into(), SloConfig {
                         objective: 0.5,
@@ -1728,7 +1933,12 @@ mod tests {
                     let mut window = Counts::default();
                     let mut burns = [Counts::default(); 7];
                     for &(t, c, in_min, in_hour) in &kept {
-                        if in_hour && qh - (T0 + t) / 3600 < hours {
+                        let in_window = if hours == 0 {
+                            in_min && qm - (T0 + t) / 60 < window_minutes
+                        } else {
+                            in_hour && qh - (T0 + t) / 3600 < hours
+                        };
+                        if in_window {
                             window += c;
                         }
                         for (bw, (_, mins)) in burns.iter_mut().zip(BURN_WINDOWS) {
@@ -1739,7 +1949,7 @@ mod tests {
                     }
                     for x in [&b, &restored] {
                         let svc = &x.services[x.index["s"]];
-                        prop_assert_eq!(svc.window_counts(qh as u32), window);
+                        prop_assert_eq!(x.budget_window_counts(svc, T0 + q), window);
                         prop_assert_eq!(svc.burn_counts(qm as u32), burns);
                         prop_assert_eq!(svc.errors_total, errors_total);
                     }
