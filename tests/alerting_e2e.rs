@@ -385,26 +385,16 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
         touched.contains(ALERT),
         "for: of {ALERT} not rewritten: {touched:?}"
     );
-    let prom_cfg = dir.path().join("prometheus.yml");
     let prom_doc = json!({
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": rule_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [format!("127.0.0.1:{am_port}")]}]}]},
         "scrape_configs": [{"job_name": "sonde", "static_configs": [{"targets": [sonde.addr.to_string()]}]}],
     });
-    write_yaml(&prom_cfg, &prom_doc);
-    let prom_port = free_port();
-    let prom = start_on_port(
-        "prometheus",
-        &[
-            format!("--config.file={}", prom_cfg.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            "--rules.alert.resend-delay=1s".to_string(),
-            "--log.level=warn".to_string(),
-        ],
-        prom_port,
-        "/-/ready",
+    let prom = start_prometheus(
+        dir.path(),
+        &serde_saphyr::to_string(&prom_doc).expect("serialise YAML"),
+        &["--rules.alert.resend-delay=1s"],
     );
     let stack = Stack {
         sonde,

@@ -448,35 +448,18 @@ fn every_dashboard_panel_returns_data_from_prometheus() {
     let rule_files = rewrite_rules(&rules);
     assert!(rule_files.len() >= 5, "{rule_files:?}");
     let recorded = recorded_names(&rules);
-    let prom_cfg = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - {}/*.yml\n\
-             scrape_configs:\n  - job_name: sonde\n    static_configs:\n      - targets: ['{}']\n",
-            rules.display(),
-            sonde.addr
-        ),
-    )
-    .expect("write prometheus.yml");
-    let port = free_port();
-    let prom = start_on_port(
-        "prometheus",
-        &[
-            format!("--config.file={}", prom_cfg.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--log.level=warn".to_string(),
-        ],
-        port,
-        "/-/ready",
+    let config = format!(
+        "{}rule_files:\n  - {}/*.yml\n",
+        prometheus_config(sonde.addr),
+        rules.display()
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while query(prom.addr, "up{job=\"sonde\"} == 1").is_empty() {
-        assert!(Instant::now() < deadline, "Prometheus never scraped sonde");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let prom = start_prometheus(dir.path(), &config, &[]);
+    wait_for_query(
+        prom.addr,
+        "up{job=\"sonde\"} == 1",
+        Duration::from_secs(15),
+        "Prometheus never scraped sonde",
+    );
 
     // Waves between scrapes: CPU of three containers and their pods, web/app's memory growing
     // towards its 256 MiB limit (a positive trend for the forecast), and service events.

@@ -89,35 +89,16 @@ fn prometheus_sums_container_cpu_by_fixture_pod() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let prom_cfg = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prom_cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: sonde\n    static_configs:\n      - targets: ['{}']\n",
-            sonde.addr
-        ),
-    )
-    .expect("write prometheus.yml");
-    let port = free_port();
-    let prom = start_on_port(
-        "prometheus",
-        &[
-            format!("--config.file={}", prom_cfg.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--log.level=warn".to_string(),
-        ],
-        port,
-        "/-/ready",
-    );
+    let prom = start_prometheus(dir.path(), &prometheus_config(sonde.addr), &[]);
 
     // Prometheus' first scrape comes a few seconds after start (target discovery); the counters
     // only start moving after it, so every bump lands between two stored samples.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while query(prom.addr, "up{job=\"sonde\"} == 1").is_empty() {
-        assert!(Instant::now() < deadline, "Prometheus never scraped sonde");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_query(
+        prom.addr,
+        "up{job=\"sonde\"} == 1",
+        Duration::from_secs(15),
+        "Prometheus never scraped sonde",
+    );
 
     // Advance CPU for every pod and its containers, a few times, while Prometheus scrapes.
     let cg = root.join(CG);

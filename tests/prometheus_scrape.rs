@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -29,41 +29,15 @@ fn prometheus_scrapes_every_fixture_value_exactly() {
         &rootfs,
     ]);
 
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: sonde\n    static_configs:\n      - targets: ['{}']\n",
-        sonde.addr
-    );
-    let cfg_path = dir.path().join("prometheus.yml");
-    std::fs::write(&cfg_path, config).expect("write config");
-    let port = free_port();
-    let prom = start_on_port(
-        "prometheus",
-        &[
-            format!("--config.file={}", cfg_path.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--log.level=warn".to_string(),
-        ],
-        port,
-        "/-/ready",
-    );
+    let prom = start_prometheus(dir.path(), &prometheus_config(sonde.addr), &[]);
 
     // Wait for two successful scrapes.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let up = query(
-            prom.addr,
-            "up{job=\"sonde\"} == 1 and on() count_over_time(up{job=\"sonde\"}[1m]) >= 2",
-        );
-        if !up.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus never scraped sonde successfully"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_for_query(
+        prom.addr,
+        "up{job=\"sonde\"} == 1 and on() count_over_time(up{job=\"sonde\"}[1m]) >= 2",
+        Duration::from_secs(60),
+        "Prometheus never scraped sonde successfully",
+    );
     let r = get(prom.addr, "/api/v1/targets", &[]);
     let targets: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
     let t = &targets["data"]["activeTargets"][0];

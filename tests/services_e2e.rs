@@ -309,24 +309,7 @@ fn prometheus_computes_the_p95_of_a_known_latency_distribution() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = write_config(dir.path(), "scrape:\n  min_interval_seconds: 0\n");
     let d = start_sonde(&["--config", &cfg, "--collector.disable-defaults"]);
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: sonde\n    static_configs:\n      - targets: ['{}']\n",
-        d.addr
-    );
-    let cfg_path = dir.path().join("prometheus.yml");
-    std::fs::write(&cfg_path, config).expect("write");
-    let port = free_port();
-    let prom = start_on_port(
-        "prometheus",
-        &[
-            format!("--config.file={}", cfg_path.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-            "--log.level=warn".to_string(),
-        ],
-        port,
-        "/-/ready",
-    );
+    let prom = start_prometheus(dir.path(), &prometheus_config(d.addr), &[]);
     // 50 requests of 10 ms, 40 of 200 ms, 10 of 400 ms: 90 % are at most 0.25 s and the rest
     // between 0.25 and 0.5 s, so p95 interpolates to 0.25 + 0.25 * (95 - 90) / 10 = 0.375.
     let mut batch = Vec::new();

@@ -204,6 +204,53 @@ pub fn start_on_port(program: &str, args: &[String], port: u16, probe_path: &str
     }
 }
 
+/// A Prometheus configuration scraping `target` as job `sonde` every second (and evaluating
+/// rules every second). Callers append `rule_files:` or `alerting:` sections.
+pub fn prometheus_config(target: SocketAddr) -> String {
+    format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+         scrape_configs:\n  - job_name: sonde\n    static_configs:\n      - targets: ['{target}']\n"
+    )
+}
+
+/// Starts the real Prometheus on a free port with `config` (YAML text) written to
+/// `dir/prometheus.yml` and its TSDB in `dir/tsdb`, plus `extra` flags; returns once it is ready.
+pub fn start_prometheus(dir: &Path, config: &str, extra: &[&str]) -> Daemon {
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config).expect("write prometheus.yml");
+    let port = free_port();
+    let mut args = vec![
+        format!("--config.file={}", cfg.display()),
+        format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--log.level=warn".to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    start_on_port("prometheus", &args, port, "/-/ready")
+}
+
+/// Polls the instant query `q` every 100 ms until it returns at least one series (returned);
+/// panics naming `what` after `within`.
+pub fn wait_for_query(
+    prom: SocketAddr,
+    q: &str,
+    within: Duration,
+    what: &str,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = query(prom, q);
+        if !r.is_empty() {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} (no result for {q} within {within:?})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Upstream node_exporter 1.5's `--collector.filesystem.mount-points-exclude` (Debian's build
 /// also excludes /run, /mnt and /media).
 pub const UPSTREAM_MOUNT_POINTS_EXCLUDE: &str =
