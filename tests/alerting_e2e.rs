@@ -510,56 +510,36 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
         );
     };
 
-    // Firing, on /page.
-    let firing = stack.wait_for(
-        "a firing ErrorBudgetExhausted notification",
-        Duration::from_secs(60),
-        || {
+    // One notification for the alert on /page with `status` (firing, then resolved), carrying
+    // the one alert with the shipped rule's labels and rendered annotations.
+    let mut expect_on_page = |status: &str, within: Duration| {
+        let n = stack.wait_for(&format!("a {status} {ALERT} notification"), within, || {
             check_within(&stack);
             stack
                 .receiver
                 .all()
                 .into_iter()
-                .find(|n| alerts_of(n, OVER).iter().any(|a| a["status"] == "firing"))
-        },
-    );
-    let ctx = stack.context();
-    assert_eq!(firing.path, "/page", "{ctx}");
-    assert_eq!(firing.body["status"], "firing", "{ctx}");
-    assert_eq!(firing.body["receiver"], "page", "{ctx}");
+                .find(|n| alerts_of(n, OVER).iter().any(|a| a["status"] == status))
+        });
+        let ctx = stack.context();
+        assert_eq!(n.path, "/page", "{ctx}");
+        assert_eq!(n.body["status"], status, "{ctx}");
+        assert_eq!(n.body["receiver"], "page", "{ctx}");
+        let alerts = n.body["alerts"].as_array().expect("alerts");
+        assert_eq!(alerts.len(), 1, "{ctx}");
+        assert_eq!(alerts[0]["status"], status, "{ctx}");
+        assert_eq!(alerts[0]["labels"], want_labels, "{ctx}");
+        assert_eq!(alerts[0]["annotations"], want_annotations, "{ctx}");
+        (n, ctx)
+    };
+    let (firing, ctx) = expect_on_page("firing", Duration::from_secs(60));
     assert_eq!(
         firing.body["groupLabels"],
         json!({"alertname": ALERT, "service": OVER, "instance": instance}),
         "{ctx}"
     );
-    let alerts = firing.body["alerts"].as_array().expect("alerts");
-    assert_eq!(alerts.len(), 1, "{ctx}");
-    assert_eq!(alerts[0]["status"], "firing", "{ctx}");
-    assert_eq!(alerts[0]["labels"], want_labels, "{ctx}");
-    assert_eq!(alerts[0]["annotations"], want_annotations, "{ctx}");
-
-    // Resolved, on /page, once the minute has rolled over.
-    let resolved = stack.wait_for(
-        "a resolved ErrorBudgetExhausted notification",
-        Duration::from_secs(150),
-        || {
-            check_within(&stack);
-            stack
-                .receiver
-                .all()
-                .into_iter()
-                .find(|n| alerts_of(n, OVER).iter().any(|a| a["status"] == "resolved"))
-        },
-    );
-    let ctx = stack.context();
-    assert_eq!(resolved.path, "/page", "{ctx}");
-    assert_eq!(resolved.body["status"], "resolved", "{ctx}");
-    assert_eq!(resolved.body["receiver"], "page", "{ctx}");
-    let alerts = resolved.body["alerts"].as_array().expect("alerts");
-    assert_eq!(alerts.len(), 1, "{ctx}");
-    assert_eq!(alerts[0]["status"], "resolved", "{ctx}");
-    assert_eq!(alerts[0]["labels"], want_labels, "{ctx}");
-    assert_eq!(alerts[0]["annotations"], want_annotations, "{ctx}");
+    // Resolved once the minute has rolled over.
+    let (resolved, ctx) = expect_on_page("resolved", Duration::from_secs(150));
     let resolved_at = resolved
         .received
         .duration_since(UNIX_EPOCH)

@@ -616,14 +616,7 @@ impl Service {
             let Some(m) = now_min.checked_sub(k) else {
                 break;
             };
-            let s = &self.minutes[(m % MINUTE_SLOTS) as usize];
-            if s.minute == m {
-                acc += Counts {
-                    errors: u64::from(s.errors),
-                    total: u64::from(s.total),
-                    bad: u64::from(s.bad),
-                };
-            }
+            acc += self.minute_counts(m);
             while w < out.len() && BURN_WINDOWS[w].1 == k + 1 {
                 out[w] = acc;
                 w += 1;
@@ -642,16 +635,22 @@ impl Service {
             let Some(m) = now_min.checked_sub(k) else {
                 break;
             };
-            let s = &self.minutes[(m % MINUTE_SLOTS) as usize];
-            if s.minute == m {
-                acc += Counts {
-                    errors: u64::from(s.errors),
-                    total: u64::from(s.total),
-                    bad: u64::from(s.bad),
-                };
-            }
+            acc += self.minute_counts(m);
         }
         acc
+    }
+
+    /// The counts of minute `m`, zero when its slot holds another minute.
+    fn minute_counts(&self, m: u32) -> Counts {
+        let s = &self.minutes[(m % MINUTE_SLOTS) as usize];
+        if s.minute != m {
+            return Counts::default();
+        }
+        Counts {
+            errors: u64::from(s.errors),
+            total: u64::from(s.total),
+            bad: u64::from(s.bad),
+        }
     }
 
     /// Counts of the budget window ending in hour `now_hour` (a window of whole hours).
