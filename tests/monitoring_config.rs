@@ -1,0 +1,213 @@
+//! Checks `monitoring/prometheus-kubernetes.yml`, the one configuration CI's promtool cannot
+//! check (Debian's Prometheus is built without Kubernetes discovery, so `promtool check config`
+//! rejects `kubernetes_sd_configs`):
+//!
+//! * apart from its scrape job it is exactly `monitoring/prometheus.yml` (which promtool checks);
+//! * its job parses into strict structs of the fields Prometheus accepts (a misspelt key fails),
+//!   with a known discovery role and relabel actions, and regexes that compile (Prometheus uses
+//!   RE2 syntax, which the `regex` crate shares for these patterns);
+//! * applied to the targets Kubernetes discovery would produce for the shipped DaemonSet
+//!   (`deploy/kubernetes/daemonset.yaml`: one target per container port, with the pod's labels,
+//!   IP and node), its relabelling keeps exactly the metrics port and labels it `job="sonde"`,
+//!   `instance=<node name>`, as the rules and the Alertmanager inhibitions expect.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+fn load(rel: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// The scrape job fields this file may use (Prometheus' names; unknown keys are refused).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScrapeConfig {
+    job_name: String,
+    kubernetes_sd_configs: Vec<KubernetesSd>,
+    #[serde(default)]
+    relabel_configs: Vec<Relabel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KubernetesSd {
+    role: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Relabel {
+    #[serde(default)]
+    source_labels: Vec<String>,
+    separator: Option<String>,
+    regex: Option<String>,
+    target_label: Option<String>,
+    replacement: Option<String>,
+    action: Option<String>,
+}
+
+type Labels = BTreeMap<String, String>;
+
+/// Applies `keep` / `replace` relabelling as Prometheus defines it (regex fully anchored,
+/// default `(.*)`, separator `;`, replacement `$1`; an empty result removes the label).
+/// Returns None when the target is dropped.
+fn relabel(mut labels: Labels, rules: &[Relabel]) -> Option<Labels> {
+    for r in rules {
+        let re = regex::Regex::new(&format!("^(?:{})$", r.regex.as_deref().unwrap_or("(.*)")))
+            .expect("regex");
+        let value = r
+            .source_labels
+            .iter()
+            .map(|l| labels.get(l).cloned().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(r.separator.as_deref().unwrap_or(";"));
+        match r.action.as_deref().unwrap_or("replace") {
+            "keep" => {
+                if !re.is_match(&value) {
+                    return None;
+                }
+            }
+            "replace" => {
+                if let Some(c) = re.captures(&value) {
+                    let mut out = String::new();
+                    // Prometheus writes ${1}; the regex crate expands the same syntax.
+                    c.expand(r.replacement.as_deref().unwrap_or("$1"), &mut out);
+                    let target = r.target_label.clone().expect("replace needs target_label");
+                    if out.is_empty() {
+                        labels.remove(&target);
+                    } else {
+                        labels.insert(target, out);
+                    }
+                }
+            }
+            other => panic!("action {other:?} is not simulated by this test"),
+        }
+    }
+    Some(labels)
+}
+
+/// Prometheus' label-name sanitising of Kubernetes labels (`app.kubernetes.io/name` →
+/// `app_kubernetes_io_name`).
+fn sanitise(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The targets `role: pod` discovery produces for one pod of the shipped DaemonSet on `node`.
+fn daemonset_targets(node: &str, ip: &str) -> Vec<Labels> {
+    let ds = load("deploy/kubernetes/daemonset.yaml");
+    let pod = &ds["spec"]["template"];
+    let mut out = Vec::new();
+    for c in pod["spec"]["containers"].as_array().expect("containers") {
+        for p in c["ports"].as_array().into_iter().flatten() {
+            let port = p["containerPort"].as_u64().expect("containerPort");
+            let mut l = Labels::new();
+            l.insert("job".into(), "sonde".into());
+            l.insert("__address__".into(), format!("{ip}:{port}"));
+            l.insert("__meta_kubernetes_pod_ip".into(), ip.into());
+            l.insert("__meta_kubernetes_pod_node_name".into(), node.into());
+            l.insert(
+                "__meta_kubernetes_pod_container_port_number".into(),
+                port.to_string(),
+            );
+            l.insert(
+                "__meta_kubernetes_pod_container_port_name".into(),
+                p["name"].as_str().unwrap_or_default().into(),
+            );
+            for (k, v) in pod["metadata"]["labels"].as_object().expect("pod labels") {
+                l.insert(
+                    format!("__meta_kubernetes_pod_label_{}", sanitise(k)),
+                    v.as_str().expect("label value").into(),
+                );
+            }
+            out.push(l);
+        }
+    }
+    out
+}
+
+#[test]
+fn kubernetes_variant_is_the_checked_config_plus_a_pod_discovery_job() {
+    let base = load("monitoring/prometheus.yml");
+    let k8s = load("monitoring/prometheus-kubernetes.yml");
+    for key in ["global", "rule_files", "alerting"] {
+        assert_eq!(k8s[key], base[key], "{key} differs from prometheus.yml");
+    }
+    let keys = |v: &Value| {
+        v.as_object()
+            .expect("map")
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&k8s), keys(&base));
+
+    let jobs = k8s["scrape_configs"].as_array().expect("scrape_configs");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let job: ScrapeConfig = serde_json::from_value(jobs[0].clone()).expect("strict job");
+    assert_eq!(job.job_name, "sonde", "rules select job=\"sonde\"");
+    let roles: Vec<&str> = job
+        .kubernetes_sd_configs
+        .iter()
+        .map(|s| s.role.as_str())
+        .collect();
+    assert_eq!(roles, ["pod"]);
+    for r in &job.relabel_configs {
+        for l in &r.source_labels {
+            assert!(
+                l.starts_with("__meta_kubernetes_pod_"),
+                "{l} is not a pod-role label"
+            );
+        }
+    }
+
+    // One sonde pod on node "worker-3": two container ports (metrics, StatsD).
+    let targets = daemonset_targets("worker-3", "10.1.2.3");
+    assert_eq!(targets.len(), 2, "{targets:?}");
+    let kept: Vec<Labels> = targets
+        .into_iter()
+        .filter_map(|t| relabel(t, &job.relabel_configs))
+        .map(|t| {
+            t.into_iter()
+                .filter(|(k, _)| !k.starts_with("__meta_"))
+                .collect()
+        })
+        .collect();
+    let want: Labels = [
+        ("__address__", "10.1.2.3:19110"),
+        ("instance", "worker-3"),
+        ("job", "sonde"),
+        ("node", "worker-3"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(kept, vec![want]);
+}
+
+#[test]
+fn the_strict_job_refuses_misspelt_keys_and_the_simulation_drops_foreign_pods() {
+    let k8s = load("monitoring/prometheus-kubernetes.yml");
+    let mut job = k8s["scrape_configs"][0].clone();
+    job["relabel_configs"][0]["sourcelabels"] = job["relabel_configs"][0]["source_labels"].take();
+    job["relabel_configs"][0]
+        .as_object_mut()
+        .expect("map")
+        .remove("source_labels");
+    assert!(serde_json::from_value::<ScrapeConfig>(job).is_err());
+
+    let job: ScrapeConfig =
+        serde_json::from_value(k8s["scrape_configs"][0].clone()).expect("strict job");
+    let mut other = daemonset_targets("worker-3", "10.1.2.3").remove(0);
+    other.insert(
+        "__meta_kubernetes_pod_label_app_kubernetes_io_name".into(),
+        "nginx".into(),
+    );
+    assert_eq!(relabel(other, &job.relabel_configs), None);
+}
