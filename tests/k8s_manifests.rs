@@ -98,6 +98,8 @@ struct Relabeling {
     #[serde(skip_serializing_if = "Option::is_none")]
     target_label: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    regex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     action: Option<String>,
 }
 
@@ -420,4 +422,28 @@ fn prometheusrule_is_generated_from_the_monitoring_rules() {
         validate(&bad).is_err(),
         "a misspelt rule field must be refused"
     );
+}
+
+/// The Operator's own target labels (naming the sonde pod) must be dropped, or they clash with
+/// the namespace/pod/container/service labels sonde exports; job and instance must stay.
+#[test]
+fn servicemonitor_drops_the_operator_target_labels_that_clash_with_sondes() {
+    let text = std::fs::read_to_string(dir().join("servicemonitor.yaml")).expect("read");
+    let v: Value = serde_saphyr::from_str(&text).expect("yaml");
+    let sm: ServiceMonitor = roundtrip(&v).expect("servicemonitor");
+    let drops: Vec<regex::Regex> = sm.spec.endpoints[0]
+        .relabelings
+        .iter()
+        .filter(|r| r.action.as_deref() == Some("labeldrop"))
+        .map(|r| {
+            regex::Regex::new(&format!("^(?:{})$", r.regex.as_deref().expect("regex"))).expect("re")
+        })
+        .collect();
+    let dropped = |l: &str| drops.iter().any(|re| re.is_match(l));
+    for l in ["namespace", "service", "pod", "container", "endpoint"] {
+        assert!(dropped(l), "{l} is not dropped");
+    }
+    for l in ["job", "instance"] {
+        assert!(!dropped(l), "{l} must stay");
+    }
 }
