@@ -211,3 +211,107 @@ fn the_strict_job_refuses_misspelt_keys_and_the_simulation_drops_foreign_pods() 
     );
     assert_eq!(relabel(other, &job.relabel_configs), None);
 }
+
+/// Every alert in `monitoring/rules/*.yml` has, somewhere in `monitoring/rules/tests/`, a
+/// promtool case where it fires with its labels and all its annotations asserted, and a case
+/// where it must not fire (`exp_alerts: []`); and every alert carries severity, summary,
+/// description and a runbook_url anchor that exists in RUNBOOK.md. (promtool itself runs the
+/// cases in tests/run.sh; this makes sure none is missing.)
+#[test]
+fn every_alert_has_a_firing_and_a_silent_unit_test_and_a_runbook_entry() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring");
+    let yml = |dir: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+            .collect();
+        v.sort();
+        v
+    };
+    let runbook = std::fs::read_to_string(root.join("RUNBOOK.md")).expect("RUNBOOK.md");
+    let mut alerts: BTreeMap<String, Value> = BTreeMap::new();
+    for f in yml(&root.join("rules")) {
+        let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&f).expect("read"))
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for g in v["groups"].as_array().expect("groups") {
+            for r in g["rules"].as_array().expect("rules") {
+                if let Some(name) = r["alert"].as_str() {
+                    assert!(
+                        alerts.insert(name.to_string(), r.clone()).is_none(),
+                        "{name} twice"
+                    );
+                }
+            }
+        }
+    }
+    assert!(alerts.len() >= 30, "{}", alerts.len());
+    let (mut fires, mut silent) = (
+        BTreeMap::<String, usize>::new(),
+        BTreeMap::<String, usize>::new(),
+    );
+    for f in yml(&root.join("rules/tests")) {
+        let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&f).expect("read"))
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for t in v["tests"].as_array().expect("tests") {
+            for c in t["alert_rule_test"].as_array().into_iter().flatten() {
+                let name = c["alertname"].as_str().expect("alertname").to_string();
+                let exp = c["exp_alerts"].as_array().cloned().unwrap_or_default();
+                if exp.is_empty() {
+                    *silent.entry(name).or_default() += 1;
+                    continue;
+                }
+                let Some(rule) = alerts.get(&name) else {
+                    continue;
+                };
+                let want: Vec<String> = rule["annotations"]
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect())
+                    .unwrap_or_default();
+                let complete = exp.iter().all(|a| {
+                    a["exp_labels"]["severity"] == rule["labels"]["severity"]
+                        && want.iter().all(|k| !a["exp_annotations"][k].is_null())
+                });
+                assert!(
+                    complete,
+                    "{}: a firing case of {name} does not assert severity and every annotation",
+                    f.display()
+                );
+                *fires.entry(name).or_default() += 1;
+            }
+        }
+    }
+    for (name, rule) in &alerts {
+        assert!(
+            fires.contains_key(name),
+            "{name}: no promtool case where it fires"
+        );
+        assert!(
+            silent.contains_key(name),
+            "{name}: no promtool case where it must not fire"
+        );
+        for k in ["summary", "description", "runbook_url"] {
+            assert!(rule["annotations"][k].is_string(), "{name}: no {k}");
+        }
+        assert!(
+            ["critical", "warning", "info"]
+                .contains(&rule["labels"]["severity"].as_str().unwrap_or("")),
+            "{name}: severity {:?}",
+            rule["labels"]["severity"]
+        );
+        let url = rule["annotations"]["runbook_url"]
+            .as_str()
+            .unwrap_or_default();
+        let anchor = url
+            .strip_prefix("monitoring/RUNBOOK.md#")
+            .unwrap_or_else(|| panic!("{name}: runbook_url {url}"));
+        // GitHub-style anchors: the heading lower-cased.
+        assert!(
+            runbook
+                .lines()
+                .any(|l| l.starts_with('#')
+                    && l.trim_start_matches('#').trim().to_lowercase() == anchor),
+            "{name}: RUNBOOK.md has no heading for #{anchor}"
+        );
+    }
+}
