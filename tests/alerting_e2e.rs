@@ -2,9 +2,12 @@
 //! copies of the SHIPPED `monitoring/rules/*.yml` (only every `for:` shortened to 1s), which
 //! alerts a real Alertmanager running the SHIPPED `monitoring/alertmanager.yml` (only the
 //! webhook URLs and group timings rewritten), which posts to a webhook receiver inside this
-//! test. Asserts that an exhausted budget pages (`/page`, firing, exact labels and rendered
+//! test. Asserts that an exhausted budget pages (`/page`, firing, exact labels — alertname,
+//! service, severity, job: the rule takes the lowest budget over all sondes — and rendered
 //! annotations), resolves once the errors leave the window at the next minute boundary, never
-//! reaches `/ticket`, and that a service still within its budget never alerts.
+//! reaches `/ticket`, and that a service still within its budget never alerts. Then, with
+//! alerts posted to Alertmanager's API, that `SondeTargetDown` inhibits sonde's other alerts of
+//! its instance only, not another exporter's alerts for the same instance.
 //!
 //! The shipped YAML files are rewritten by parsing them (serde-saphyr into a
 //! `serde_json::Value`, edited, serialised back with serde-saphyr), never by text
@@ -288,6 +291,77 @@ impl Stack {
     }
 }
 
+/// The shipped inhibition of `SondeTargetDown`, checked on the running Alertmanager with alerts
+/// posted to its API: a sonde that is down silences sonde's other alerts for its instance, but
+/// not the alerts of another exporter for the same instance (in Kubernetes `instance` is the
+/// node name, shared by every exporter of the node) nor sonde's alerts of another instance.
+/// The posted alerts carry no severity, so they go to the default `ticket` route.
+fn sonde_target_down_inhibits_only_sonde_alerts_of_its_instance(stack: &Stack) {
+    let alerts = json!([
+        {"labels": {"alertname": "SondeTargetDown", "job": "sonde", "instance": "n9:19110"}},
+        {"labels": {"alertname": "SondeCollectorFailing", "job": "sonde", "instance": "n9:19110", "collector": "cpu"}},
+        {"labels": {"alertname": "NodeCPUHighUsage", "job": "node-exporter", "instance": "n9:19110"}},
+        {"labels": {"alertname": "SondeCollectorFailing", "job": "sonde", "instance": "n8:19110", "collector": "cpu"}},
+    ]);
+    let r = post(
+        stack.am.addr,
+        "/api/v2/alerts",
+        &[("Content-Type", "application/json")],
+        alerts.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // (alertname, job, instance) -> state, once Alertmanager has processed all four (the
+    // inhibition is evaluated when a group is flushed; before that the state is "unprocessed").
+    let states = stack.wait_for(
+        "Alertmanager to process the posted inhibition alerts",
+        Duration::from_secs(30),
+        || {
+            let r = get(stack.am.addr, "/api/v2/alerts", &[]);
+            assert_eq!(r.status, 200, "{}", r.text());
+            let v: Value = serde_json::from_slice(&r.body).expect("json");
+            let states: BTreeMap<(String, String, String), String> = v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| {
+                    let i = a["labels"]["instance"].as_str().unwrap_or("");
+                    i == "n9:19110" || i == "n8:19110"
+                })
+                .map(|a| {
+                    let l = |k: &str| a["labels"][k].as_str().unwrap_or("").to_string();
+                    let state = a["status"]["state"].as_str().unwrap_or("?").to_string();
+                    ((l("alertname"), l("job"), l("instance")), state)
+                })
+                .collect();
+            (states.len() == 4 && states.values().all(|s| s != "unprocessed")).then_some(states)
+        },
+    );
+    let key = |a: &str, j: &str, i: &str| (a.to_string(), j.to_string(), i.to_string());
+    assert_eq!(
+        states,
+        BTreeMap::from([
+            (
+                key("SondeTargetDown", "sonde", "n9:19110"),
+                "active".to_string()
+            ),
+            (
+                key("SondeCollectorFailing", "sonde", "n9:19110"),
+                "suppressed".to_string()
+            ),
+            (
+                key("NodeCPUHighUsage", "node-exporter", "n9:19110"),
+                "active".to_string()
+            ),
+            (
+                key("SondeCollectorFailing", "sonde", "n8:19110"),
+                "active".to_string()
+            ),
+        ]),
+        "{}",
+        stack.context()
+    );
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -402,7 +476,6 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
         am,
         receiver,
     };
-    let instance = stack.sonde.addr.to_string();
 
     // Every shipped alert is loaded, with the shortened `for:` (1 s).
     let r = get(stack.prom.addr, "/api/v1/rules?type=alert", &[]);
@@ -475,7 +548,6 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
         "alertname": ALERT,
         "service": OVER,
         "severity": "critical",
-        "instance": instance,
         "job": "sonde",
     });
     let want_annotations: Value = rule["annotations"]
@@ -533,9 +605,11 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
         (n, ctx)
     };
     let (firing, ctx) = expect_on_page("firing", Duration::from_secs(60));
+    // The rule aggregates per (job, service) (the lowest budget of all sondes), so of the
+    // route's group_by [alertname, namespace, service, instance] only these two are set.
     assert_eq!(
         firing.body["groupLabels"],
-        json!({"alertname": ALERT, "service": OVER, "instance": instance}),
+        json!({"alertname": ALERT, "service": OVER}),
         "{ctx}"
     );
     // Resolved once the minute has rolled over.
@@ -569,6 +643,9 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
         BTreeSet::new(),
         "Prometheus had an {ALERT} alert for {WITHIN}"
     );
+
+    sonde_target_down_inhibits_only_sonde_alerts_of_its_instance(&stack);
+
     let summary: Vec<String> = all
         .iter()
         .map(|n| {
