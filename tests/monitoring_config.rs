@@ -265,10 +265,12 @@ fn every_alert_has_a_firing_and_a_silent_unit_test_and_a_runbook_entry() {
                     // Before `for:` has elapsed the alert is at most pending, so an empty
                     // result there proves nothing about the threshold: only a case evaluated
                     // at or after `for:` counts as silent.
-                    let eval = c["eval_time"].as_str().expect("eval_time");
-                    let eval = duration(eval).unwrap_or_else(|| panic!("eval_time {eval:?}"));
-                    let hold = rule["for"].as_str().unwrap_or("0s");
-                    let hold = duration(hold).unwrap_or_else(|| panic!("{name}: for {hold:?}"));
+                    let eval = &c["eval_time"];
+                    let eval = duration_value(eval)
+                        .unwrap_or_else(|| panic!("{}: {name}: eval_time {eval:?}", f.display()));
+                    let hold = &rule["for"];
+                    let hold =
+                        duration_value(hold).unwrap_or_else(|| panic!("{name}: for {hold:?}"));
                     if eval >= hold {
                         *silent.entry(name).or_default() += 1;
                     }
@@ -370,6 +372,17 @@ fn duration(text: &str) -> Option<u64> {
     Some(total)
 }
 
+/// A duration field of a rule or test file: a string, or a bare number YAML read as one (both
+/// tools accept `0`); a missing field (a rule without `for:`) is 0.
+fn duration_value(v: &Value) -> Option<u64> {
+    match v {
+        Value::Null => Some(0),
+        Value::String(s) => duration(s),
+        Value::Number(n) => duration(&n.to_string()),
+        _ => None,
+    }
+}
+
 #[test]
 fn durations_parse_like_prometheus() {
     assert_eq!(duration("0"), Some(0));
@@ -385,4 +398,8 @@ fn durations_parse_like_prometheus() {
     assert_eq!(duration("m"), None);
     assert_eq!(duration("5"), None);
     assert_eq!(duration("5x"), None);
+    assert_eq!(duration_value(&Value::Null), Some(0));
+    assert_eq!(duration_value(&serde_json::json!("15m")), Some(900_000));
+    assert_eq!(duration_value(&serde_json::json!(0)), Some(0));
+    assert_eq!(duration_value(&serde_json::json!(true)), None);
 }
