@@ -509,6 +509,15 @@ impl Counts {
     fn is_zero(&self) -> bool {
         self.errors == 0 && self.total == 0 && self.bad == 0
     }
+
+    /// Field by field maximum.
+    fn max(self, o: Self) -> Self {
+        Self {
+            errors: self.errors.max(o.errors),
+            total: self.total.max(o.total),
+            bad: self.bad.max(o.bad),
+        }
+    }
 }
 
 impl std::ops::AddAssign for Counts {
@@ -607,6 +616,26 @@ impl Service {
         slot.counts += c;
     }
 
+    /// Raises hour `hour` to at least `c`, field by field (restore only: see
+    /// [`ErrorBudgets::restore`]).
+    fn raise_hour(&mut self, hour: u32, c: Counts) {
+        let n = self.hours.len() as u32;
+        if n == 0 {
+            return;
+        }
+        let slot = &mut self.hours[(hour % n) as usize];
+        if slot.hour > hour {
+            return;
+        }
+        if slot.hour != hour {
+            *slot = HourSlot {
+                hour,
+                counts: Counts::default(),
+            };
+        }
+        slot.counts = slot.counts.max(c);
+    }
+
     /// Counts of the burn windows ([`BURN_WINDOWS`] order) ending in minute `now_min`.
     fn burn_counts(&self, now_min: u32) -> [Counts; 7] {
         let mut out = [Counts::default(); 7];
@@ -682,7 +711,9 @@ pub struct BudgetStatus {
 }
 
 /// A service's persisted state: totals and the non-empty buckets, by minute / hour since the
-/// Unix epoch. Independent of the ring geometry, so a changed window still restores.
+/// Unix epoch. Independent of the ring geometry, so a changed window still restores: hours of
+/// the new window that the snapshot lacks (it was taken with a window below one hour, or a
+/// shorter one) are rebuilt from the minute buckets, as far back as those reach (3 days).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSnapshot {
     /// The service.
@@ -1108,6 +1139,14 @@ impl ErrorBudgets {
     /// Replaces the state of every service in `snap` (typically at start, before any event).
     /// Buckets outside the current rings at `now` are ignored; services with invalid names or
     /// beyond `max_services` are skipped. Returns the number of services restored.
+    ///
+    /// With an hour ring, each hour of the window is raised, field by field, to the sum of the
+    /// restored minute buckets of that hour: a snapshot taken with a window below one hour has
+    /// no hour buckets at all, and one taken with a shorter hour window lacks the older hours,
+    /// so the minute ring is the only record of those errors. The maximum never counts an event
+    /// twice, because with an hour ring every event of the minute ring also went into its
+    /// hour; the hour bucket is larger when it also holds events older than the minute ring
+    /// or events that arrived more than 3 days late.
     pub fn restore(&mut self, snap: &Snapshot, now: SystemTime) -> usize {
         let now_s = unix_secs(now);
         let (now_min, now_hour) = ((now_s / 60) as u32, (now_s / 3600) as u32);
@@ -1135,6 +1174,26 @@ impl ErrorBudgets {
                 if h <= now_hour && now_hour - h < window_hours {
                     s.add_hour(h, c);
                     s.last_minute = s.last_minute.max(h.saturating_mul(60));
+                }
+            }
+            if window_hours > 0 {
+                let mut by_hour: BTreeMap<u32, Counts> = BTreeMap::new();
+                for m in s.minutes.iter() {
+                    if m.minute <= now_min
+                        && now_min - m.minute < MINUTE_SLOTS
+                        && (m.errors | m.total | m.bad) != 0
+                    {
+                        *by_hour.entry(m.minute / 60).or_default() += Counts {
+                            errors: u64::from(m.errors),
+                            total: u64::from(m.total),
+                            bad: u64::from(m.bad),
+                        };
+                    }
+                }
+                for (h, c) in by_hour {
+                    if h <= now_hour && now_hour - h < window_hours {
+                        s.raise_hour(h, c);
+                    }
                 }
             }
             restored += 1;
@@ -1459,6 +1518,98 @@ mod tests {
         assert_eq!(rem(&c, NOON + 180), 9.0);
         assert_eq!(rem(&c, NOON + 240), 10.0);
         assert_eq!(c.snapshot(at(now + 5)), snap);
+    }
+
+    #[test]
+    fn minute_window_snapshot_restores_into_an_hour_window() {
+        // taken with a 60 s window: the snapshot holds minute buckets only
+        let short = Config {
+            window_seconds: 60,
+            ..Config::default()
+        };
+        let now = NOON + 150; // 12:02:30
+        let mut b = budgets(&short, "api=100");
+        errors_stamped(&mut b, "api", NOON - 2 * 86_400, now, 5); // older than one day
+        errors_stamped(&mut b, "api", NOON - 5 * 3600 + 600, now, 3); // 07:10
+        errors_at(&mut b, "api", NOON + 30, 2);
+        errors_at(&mut b, "api", NOON + 140, 1);
+        let snap = b.snapshot(at(now));
+        assert!(snap.services[0].hours.is_empty());
+        // restarted with a one-day window: the errors of the last 24 hours are still spent
+        let day = Config {
+            window_seconds: 86_400,
+            ..Config::default()
+        };
+        let mut c = budgets(&day, "api=100");
+        assert_eq!(c.restore(&snap, at(now)), 1);
+        let st = c.status("api", at(now)).expect("tracked");
+        assert_eq!(st.window.errors, 6);
+        assert_eq!(st.remaining, 94.0);
+        assert_eq!(st.errors_total, 11);
+        // burn windows read the minute ring as before, now against B / 1 d
+        let burn = |e: f64, w: f64| e * 86_400.0 / (w * 100.0);
+        assert_eq!(
+            st.burn_rates,
+            [
+                burn(3.0, 300.0),
+                burn(3.0, 1800.0),
+                burn(3.0, 3600.0),
+                burn(3.0, 7200.0),
+                burn(6.0, 21_600.0),
+                burn(6.0, 86_400.0),
+                burn(11.0, 259_200.0),
+            ]
+        );
+        // the 07:10 errors leave with their hour: at 07:00 the next day
+        let errs = |t: u64| c.status("api", at(t)).expect("tracked").window.errors;
+        assert_eq!(errs(NOON + 19 * 3600 - 1), 6);
+        assert_eq!(errs(NOON + 19 * 3600), 3);
+        assert_eq!(errs(NOON + 86_400), 0);
+        // a snapshot of the restored state carries the hours and restores the same
+        let snap2 = c.snapshot(at(now));
+        let m0 = ((T0 + NOON) / 3600) as u32;
+        assert_eq!(
+            snap2.services[0]
+                .hours
+                .iter()
+                .map(|h| (h.0 + 5 - m0, h.1.errors))
+                .collect::<Vec<_>>(),
+            vec![(0, 3), (5, 3)]
+        );
+        let mut d = budgets(&day, "api=100");
+        d.restore(&snap2, at(now));
+        assert_eq!(d.status("api", at(now)), c.status("api", at(now)));
+    }
+
+    #[test]
+    fn growing_hour_window_recovers_minute_data_without_double_counting() {
+        let hour = Config {
+            window_seconds: 3600,
+            ..Config::default()
+        };
+        let now = NOON + 150;
+        let mut b = budgets(&hour, "api=100");
+        errors_stamped(&mut b, "api", NOON - 2 * 86_400, now, 4); // minute ring only
+        errors_stamped(&mut b, "api", NOON - 2 * 3600, now, 7); // minute ring only
+        errors_at(&mut b, "api", NOON + 30, 2); // both rings
+        let snap = b.snapshot(at(now));
+        assert_eq!(
+            snap.services[0]
+                .hours
+                .iter()
+                .map(|h| h.1.errors)
+                .collect::<Vec<_>>(),
+            vec![2]
+        );
+        // 1 h -> 30 d: the three days of the minute ring are recovered, the current hour once
+        let mut c = budgets(&Config::default(), "api=100");
+        c.restore(&snap, at(now));
+        assert_eq!(c.status("api", at(now)).map(|s| s.window.errors), Some(13));
+        // 1 h -> 1 h: unchanged
+        let mut d = budgets(&hour, "api=100");
+        d.restore(&snap, at(now));
+        assert_eq!(d.status("api", at(now)), b.status("api", at(now)));
+        assert_eq!(d.status("api", at(now)).map(|s| s.window.errors), Some(2));
     }
 
     #[test]
@@ -2022,6 +2173,32 @@ mod tests {
                 }
                 (window, burns)
             }
+
+            /// Budget-window counts at `now` after a restore under a window of `hours` hours
+            /// (at least the case's): per hour, the larger of what the case's hour ring kept and
+            /// what the minute ring kept, field by field.
+            fn regrown_window(&self, case: &Case, hours: u64) -> Counts {
+                let (nm, nh) = ((T0 + self.now) / 60, (T0 + self.now) / 3600);
+                let mut per_hour: BTreeMap<u64, (Counts, Counts)> = BTreeMap::new();
+                for e in &self.events {
+                    let (m, h) = ((T0 + e.t) / 60, (T0 + e.t) / 3600);
+                    if nh - h >= hours {
+                        continue;
+                    }
+                    let (in_hours, in_minutes) = per_hour.entry(h).or_default();
+                    if e.in_hour && nh - h < case.hours() {
+                        *in_hours += e.counts;
+                    }
+                    if e.in_min && nm - m < u64::from(MINUTE_SLOTS) {
+                        *in_minutes += e.counts;
+                    }
+                }
+                let mut acc = Counts::default();
+                for (a, b) in per_hour.into_values() {
+                    acc += a.max(b);
+                }
+                acc
+            }
         }
 
         proptest! {
@@ -2058,6 +2235,15 @@ mod tests {
                 let mut restored = budgets(&cfg, env);
                 restored.restore(&snap, at(exp.now));
                 prop_assert_eq!(b.dropped_too_old, exp.too_old);
+                // restarted with a 30-day window: whatever the snapshot's window was
+                let grown_cfg = Config { window_seconds: 30 * 86_400, ..cfg.clone() };
+                let mut grown = budgets(&grown_cfg, env);
+                grown.restore(&snap, at(exp.now));
+                let svc = &grown.services[grown.index["s"]];
+                prop_assert_eq!(
+                    grown.budget_window_counts(svc, T0 + exp.now),
+                    exp.regrown_window(&c, 720)
+                );
                 for &q in &exp.queries {
                     let (window, burns) = exp.windows_at(&c, q);
                     for x in [&b, &restored] {
