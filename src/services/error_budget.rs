@@ -184,7 +184,7 @@ impl Config {
             issues.push(Issue::new(
                 format!("{key}.window_seconds"),
                 format!(
-                    "must be a whole number of minutes below one hour or a whole number of hours up to {MAX_WINDOW_SECONDS}"
+                    "must be a multiple of 60 from 60 to 3540 (whole minutes below one hour) or a multiple of 3600 from 3600 to {MAX_WINDOW_SECONDS} (whole hours up to 92 days)"
                 ),
             ));
         }
@@ -1888,7 +1888,7 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                "services.error_budgets.window_seconds: must be a whole number of minutes below one hour or a whole number of hours up to 7948800",
+                "services.error_budgets.window_seconds: must be a multiple of 60 from 60 to 3540 (whole minutes below one hour) or a multiple of 3600 from 3600 to 7948800 (whole hours up to 92 days)",
                 "services.error_budgets.default_budget: must be at least 1",
                 "services.error_budgets.budgets.bad name: service name contains ' ', allowed are letters, digits and _.:/{}@-",
                 "services.error_budgets.budgets.bad name: must be at least 1",
