@@ -1145,8 +1145,8 @@ impl ErrorBudgets {
     /// no hour buckets at all, and one taken with a shorter hour window lacks the older hours,
     /// so the minute ring is the only record of those errors. The maximum never counts an event
     /// twice, because with an hour ring every event of the minute ring also went into its
-    /// hour; the hour bucket is larger when it also holds events older than the minute ring
-    /// or events that arrived more than 3 days late.
+    /// hour; the hour bucket is larger when it also holds minutes that have left the minute
+    /// ring (more than 3 days ago).
     pub fn restore(&mut self, snap: &Snapshot, now: SystemTime) -> usize {
         let now_s = unix_secs(now);
         let (now_min, now_hour) = ((now_s / 60) as u32, (now_s / 3600) as u32);
@@ -1567,12 +1567,12 @@ mod tests {
         assert_eq!(errs(NOON + 86_400), 0);
         // a snapshot of the restored state carries the hours and restores the same
         let snap2 = c.snapshot(at(now));
-        let m0 = ((T0 + NOON) / 3600) as u32;
+        let h0 = ((T0 + NOON) / 3600) as u32 - 5; // 07:00
         assert_eq!(
             snap2.services[0]
                 .hours
                 .iter()
-                .map(|h| (h.0 + 5 - m0, h.1.errors))
+                .map(|h| (h.0 - h0, h.1.errors))
                 .collect::<Vec<_>>(),
             vec![(0, 3), (5, 3)]
         );
