@@ -441,20 +441,10 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
 
     // webhook receiver, then Alertmanager with the shipped configuration.
     let receiver = Receiver::start();
-    let am_cfg = dir.path().join("alertmanager.yml");
-    write_yaml(&am_cfg, &rewrite_alertmanager(receiver.addr));
-    let am_port = free_port();
-    let am = start_on_port(
-        "prometheus-alertmanager",
-        &[
-            format!("--config.file={}", am_cfg.display()),
-            format!("--storage.path={}", dir.path().join("am").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".to_string(),
-            "--log.level=warn".to_string(),
-        ],
-        am_port,
-        "/-/ready",
+    let am = start_alertmanager(
+        dir.path(),
+        &serde_saphyr::to_string(&rewrite_alertmanager(receiver.addr)).expect("serialise YAML"),
+        &[],
     );
 
     // Prometheus with copies of the shipped rules.
@@ -468,7 +458,7 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
     let prom_doc = json!({
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": rule_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [format!("127.0.0.1:{am_port}")]}]}]},
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am.addr.to_string()]}]}]},
         "scrape_configs": [{"job_name": "sonde", "static_configs": [{"targets": [sonde.addr.to_string()]}]}],
     });
     let prom = start_prometheus(
