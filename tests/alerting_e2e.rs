@@ -31,6 +31,11 @@ const BUDGETS: &str = "checkout=5,search=5";
 const OVER: &str = "checkout";
 const WITHIN: &str = "search";
 const ALERT: &str = "ErrorBudgetExhausted";
+/// Failed scrapes of sonde over the test (each marks every sonde series stale, which resolves
+/// the alert early).
+const FAILED_SCRAPES: &str = r#"count_over_time((up{job="sonde"} == 0)[10m:1s])"#;
+/// Prometheus' scrape interval and timeout for sonde.
+const SCRAPE_SECONDS: u32 = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Webhook receiver
@@ -249,10 +254,16 @@ impl Stack {
             .iter()
             .map(|n| format!("{} {}", n.path, n.body))
             .collect();
+        let prom_query = |q: &str| {
+            let path = format!("/api/v1/query?query={}", encode_query(q));
+            fetch(self.prom.addr, &path)
+        };
         format!(
-            "\n--- now: second {} of the minute\n--- sonde budgets:\n{}\n--- Prometheus /api/v1/alerts:\n{}\n--- Alertmanager /api/v2/alerts:\n{}\n--- webhook payloads ({}):\n{}\n",
+            "\n--- now: second {} of the minute\n--- sonde budgets:\n{}\n--- Prometheus up: {}\n--- failed sonde scrapes in the last 10m: {}\n--- Prometheus /api/v1/alerts:\n{}\n--- Alertmanager /api/v2/alerts:\n{}\n--- webhook payloads ({}):\n{}\n",
             unix_now() % 60,
             budgets.join("\n"),
+            prom_query("up"),
+            prom_query(FAILED_SCRAPES),
             fetch(self.prom.addr, "/api/v1/alerts"),
             fetch(self.am.addr, "/api/v2/alerts"),
             got.len(),
@@ -455,17 +466,19 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
         touched.contains(ALERT),
         "for: of {ALERT} not rewritten: {touched:?}"
     );
-    let prom_doc = json!({
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+    // Scrapes every 2 s with a 2 s timeout: a scrape of the debug build that took over 1 s on a
+    // loaded machine would mark every sonde series stale, resolve the alert early and fire it
+    // again (the margin to the minute boundary is at least 30 s). Rules still run every second.
+    let extra = json!({
         "rule_files": rule_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am.addr.to_string()]}]}]},
-        "scrape_configs": [{"job_name": "sonde", "static_configs": [{"targets": [sonde.addr.to_string()]}]}],
     });
-    let prom = start_prometheus(
-        dir.path(),
-        &serde_saphyr::to_string(&prom_doc).expect("serialise YAML"),
-        &["--rules.alert.resend-delay=1s"],
+    let prom_config = format!(
+        "{}{}",
+        prometheus_config_every(sonde.addr, SCRAPE_SECONDS),
+        serde_saphyr::to_string(&extra).expect("serialise YAML")
     );
+    let prom = start_prometheus(dir.path(), &prom_config, &["--rules.alert.resend-delay=1s"]);
     let stack = Stack {
         sonde,
         prom,
@@ -615,6 +628,12 @@ fn exhausted_budget_pages_then_resolves_when_errors_leave_the_window() {
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_secs();
+    let failed = query(stack.prom.addr, FAILED_SCRAPES);
+    assert!(
+        failed.is_empty(),
+        "sonde scrape failed during the test (its series went stale, which resolves the alert \
+         early): {failed:?}{ctx}"
+    );
     assert!(
         resolved_at >= boundary,
         "resolved at {resolved_at}, before the window rolled at {boundary}{ctx}"
