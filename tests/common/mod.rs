@@ -23,6 +23,18 @@ pub fn fixture_host(name: &str) -> PathBuf {
     repo().join("tests/fixtures/hosts").join(name)
 }
 
+/// The shipped rule files, `monitoring/rules/*.yml` (not the `tests/` directory), sorted.
+pub fn shipped_rule_files() -> Vec<PathBuf> {
+    let dir = repo().join("monitoring/rules");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A port that was free a moment ago (for programs that cannot report the port they bound).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
