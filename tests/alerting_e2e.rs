@@ -126,12 +126,7 @@ fn rewrite_rules(dir: &Path) -> (Vec<PathBuf>, BTreeSet<String>, Vec<Value>) {
     let mut files = Vec::new();
     let mut touched = BTreeSet::new();
     let mut shipped = Vec::new();
-    let mut names: Vec<PathBuf> = std::fs::read_dir(repo().join("monitoring/rules"))
-        .expect("monitoring/rules")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
-        .collect();
-    names.sort();
+    let names = shipped_rule_files();
     assert!(
         names.len() >= 2,
         "expected the shipped rule files, got {names:?}"

@@ -15,10 +15,9 @@
 //! built-ins are substituted (`$__rate_interval` = 1m, `$__interval` = 15s, `$__range` = 5m),
 //! and every target's expression must return at least one series as an instant query, none
 //! of them NaN or ±Inf (`+Inf` only in the two forecast tables that map it to "not growing",
-//! `INF_MEANS_NOT_GROWING`). Every
-//! metric or recording-rule name an expression mentions must also have series, so a typo
-//! cannot hide behind an `or` fallback; the one exception (`ABSENT_BY_DESIGN`) must at least be
-//! recorded by a rule file. Polled with a deadline; a failure lists every failing panel.
+//! `INF_MEANS_NOT_GROWING`). Every metric or recording-rule name an expression mentions must
+//! also have series, so a typo cannot hide behind an `or` fallback; the one exception
+//! (`ABSENT_BY_DESIGN`) must at least be recorded by a rule file. Polled with a deadline; a failure lists every failing panel.
 //!
 //! What is rewritten in the copies of the rule files Prometheus loads (the repository's files
 //! stay as they are), so slow groups evaluate every second:
@@ -37,6 +36,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::dashboards::{all_panels, load_dashboards, substitute};
 use common::fake_kube::{bump, bump_value, copy_tree, start_fake, write_kubeconfig};
 use common::*;
 use serde_json::Value;
@@ -183,30 +183,6 @@ fn send_wave(sonde: SocketAddr, wave: usize) {
         ev.push(r#"{"type":"deprecated_call","function":"v1_export"}"#.to_string());
     }
     events(sonde, &format!("[{}]", ev.join(",")));
-}
-
-/// Every panel of a dashboard, rows' nested panels included.
-fn all_panels(d: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for p in d["panels"].as_array().into_iter().flatten() {
-        out.push(p);
-        out.extend(p["panels"].as_array().into_iter().flatten());
-    }
-    out
-}
-
-/// Replaces `$name`, `${name}`, `${name:fmt}` and `[[name]]` with their values.
-fn substitute(text: &str, values: &BTreeMap<String, String>) -> String {
-    let re = regex::Regex::new(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]")
-        .expect("regex");
-    re.replace_all(text, |c: &regex::Captures| {
-        let name = c.get(1).or(c.get(2)).or(c.get(3)).expect("name").as_str();
-        values
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no value for ${name} in {text}"))
-    })
-    .into_owned()
 }
 
 fn builtins() -> BTreeMap<String, String> {
@@ -412,23 +388,6 @@ fn check_all(
         }
     }
     (problems, n_targets)
-}
-
-fn load_dashboards() -> Vec<(String, Value)> {
-    let dir = repo().join("monitoring/grafana/dashboards");
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
-        .expect("dashboards dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("json"))
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("read dashboard");
-            let name = p.file_name().expect("name").to_string_lossy().to_string();
-            let d: Value = serde_json::from_str(&text).expect("dashboard JSON");
-            (name, d)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 #[test]

@@ -697,4 +697,5 @@ pub fn run(program: &str, args: &[&str], cwd: Option<&Path>) -> (i32, String, St
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
 }
+pub mod dashboards;
 pub mod fake_kube;
