@@ -17,7 +17,8 @@
 //! of them NaN or ±Inf (`+Inf` only in the two forecast tables that map it to "not growing",
 //! `INF_MEANS_NOT_GROWING`). Every metric or recording-rule name an expression mentions must
 //! also have series, so a typo cannot hide behind an `or` fallback; the one exception
-//! (`ABSENT_BY_DESIGN`) must at least be recorded by a rule file. Polled with a deadline; a failure lists every failing panel.
+//! (`ABSENT_BY_DESIGN`) must at least be recorded by a rule file. Polled with a deadline; a
+//! failure lists every failing panel.
 //!
 //! What is rewritten in the copies of the rule files Prometheus loads (the repository's files
 //! stay as they are), so slow groups evaluate every second:

@@ -212,8 +212,9 @@ pub fn start_on_port(program: &str, args: &[String], port: u16, probe_path: &str
 /// One attempt: spawns `program`, then until it is ready checks first that the child is still
 /// running (so a child that died on "address already in use" is never mistaken for the
 /// process that took its port), then probes `probe_path`; once that answers 200, `identity`
-/// (given the address and our child's pid) must confirm that the process answering is ours (another test binary's Prometheus answers
-/// `/-/ready` too, and node_exporter's landing page answers every path).
+/// (given the address and our child's pid) must confirm that the process answering is ours:
+/// another test binary's Prometheus answers `/-/ready` too, and node_exporter's landing page
+/// answers every path.
 pub fn try_start_on_port(
     program: &str,
     args: &[String],
