@@ -14,6 +14,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use common::dashboards::{all_panels, parse_dashboard, referenced_variables};
 use serde_json::{Value, json};
 
 /// The dashboards this repository ships, by file name.
@@ -56,44 +57,12 @@ const BUILTIN_VARIABLES: &[&str] = &[
 
 const MIN_SCHEMA_VERSION: u64 = 39;
 
-/// Parses one dashboard file; the error names the file and the position.
-fn parse_dashboard(name: &str, text: &str) -> Result<Value, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("{name}: invalid JSON: {e}"))?;
-    if !v.is_object() {
-        return Err(format!("{name}: not a JSON object"));
-    }
-    Ok(v)
-}
-
-/// The shipped dashboards, parsed: (file name, dashboard).
+/// The shipped dashboards, parsed: (file name, dashboard); exactly [`DASHBOARDS`].
 fn load_dashboards() -> Vec<(String, Value)> {
-    let dir = common::repo().join("monitoring/grafana/dashboards");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .expect("monitoring/grafana/dashboards")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
-        .collect();
-    names.sort();
-    assert_eq!(names, DASHBOARDS, "files in {}", dir.display());
-    names
-        .into_iter()
-        .map(|n| {
-            let text = std::fs::read_to_string(dir.join(&n)).expect("read dashboard");
-            let d = parse_dashboard(&n, &text).unwrap_or_else(|e| panic!("{e}"));
-            (n, d)
-        })
-        .collect()
-}
-
-/// Every panel: top-level ones and those nested in rows (collapsed rows keep theirs inside).
-fn all_panels(d: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for p in d["panels"].as_array().into_iter().flatten() {
-        out.push(p);
-        for q in p["panels"].as_array().into_iter().flatten() {
-            out.push(q);
-        }
-    }
-    out
+    let dashboards = common::dashboards::load_dashboards();
+    let names: Vec<&str> = dashboards.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, DASHBOARDS, "files in monitoring/grafana/dashboards");
+    dashboards
 }
 
 fn is_row(p: &Value) -> bool {
@@ -226,16 +195,6 @@ fn check_units_and_thresholds(d: &Value) -> Vec<String> {
         }
     }
     problems
-}
-
-/// Variable names referenced as `$name`, `${name}`, `${name:format}` or `[[name]]`.
-fn referenced_variables(text: &str) -> BTreeSet<String> {
-    let re = regex::Regex::new(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]")
-        .expect("regex");
-    re.captures_iter(text)
-        .filter_map(|c| c.get(1).or(c.get(2)).or(c.get(3)))
-        .map(|m| m.as_str().to_string())
-        .collect()
 }
 
 /// The query text of a query variable (a string in old dashboards, an object in new ones).

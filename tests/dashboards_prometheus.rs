@@ -6,30 +6,38 @@
 //! `POST /api/v1/events` (requests of several codes and durations for a few services, error
 //! events, a configured circuit breaker that opens, application-reported breaker transitions,
 //! deprecated calls). A real Prometheus scrapes it every second and evaluates ALL of
-//! `monitoring/rules/*.yml` every second, while the test advances cgroup CPU counters and one
-//! container's memory and sends events in waves, so rates and trends are non-zero.
+//! `monitoring/rules/*.yml` every second, while a background thread advances cgroup CPU
+//! counters and one container's memory and sends events in a wave every second until the check
+//! passes, so rates and trends stay non-zero however long the polling takes.
 //!
 //! Then every query variable is resolved against Prometheus (its `label_values(...)` must
 //! return values; multi-value/All variables become `.*`, others take the first value), the
 //! built-ins are substituted (`$__rate_interval` = 1m, `$__interval` = 15s, `$__range` = 5m),
-//! and every target's expression must return at least one series as an instant query. Every
-//! metric or recording-rule name an expression mentions must also have series, so a typo
-//! cannot hide behind an `or` fallback; the one exception (`ABSENT_BY_DESIGN`) must at least be
-//! recorded by a rule file. Polled with a deadline; a failure lists every failing panel.
+//! and every target's expression must return at least one series as an instant query, none
+//! of them NaN or ±Inf (`+Inf` only in the two forecast tables that map it to "not growing",
+//! `INF_MEANS_NOT_GROWING`). Every metric or recording-rule name an expression mentions must
+//! also have series, so a typo cannot hide behind an `or` fallback; the one exception
+//! (`ABSENT_BY_DESIGN`) must at least be recorded by a rule file. Polled with a deadline; a
+//! failure lists every failing panel.
 //!
 //! What is rewritten in the copies of the rule files Prometheus loads (the repository's files
 //! stay as they are), so slow groups evaluate every second:
 //! - every group-level `interval: <d>` line is removed (groups run at the global 1s);
 //! - every subquery `[<range>:<resolution>]` becomes `[2m:1s]`: the test's data spans less
 //!   than two minutes, so over it `[1d:5m]` and `[2m:1s]` differ only in resolution, and a 1s
-//!   step over a whole day would cost 86400 steps per evaluation.
+//!   step over a whole day would cost 86400 steps per evaluation. No other subquery may be
+//!   left, and anomaly.yml (the day-long z-scores) must have had at least one rewritten.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::dashboards::{all_panels, load_dashboards, substitute};
 use common::fake_kube::{bump, bump_value, copy_tree, start_fake, write_kubeconfig};
 use common::*;
 use serde_json::Value;
@@ -39,6 +47,15 @@ const PODS: &str = include_str!("fixtures/k8s_e2e/pods.json");
 /// Names that are legitimately absent in this test: the fixture's only filesystem is the live
 /// disk under the temporary directory (statfs), whose fill trend the test cannot control.
 const ABSENT_BY_DESIGN: &[&str] = &["instance_mountpoint:node_filesystem_until_full:seconds"];
+
+/// Panels whose query returns `+Inf` on purpose: the forecast tables fall back to `+ Inf` for
+/// a filesystem that is not filling / a container with a limit whose memory is not growing,
+/// and a value mapping (from one year up) shows that as "not filling" / "not growing". Only
+/// `+Inf` is accepted there; NaN and -Inf are still problems.
+const INF_MEANS_NOT_GROWING: &[(&str, &str)] = &[
+    ("nodes.json", "Filesystems: time until full"),
+    ("workloads.json", "Time until memory limit"),
+];
 
 const CG: &str = "sys/fs/cgroup/kubepods.slice";
 const WEB: &str =
@@ -64,18 +81,17 @@ const COLLECTORS: &[&str] = &[
     "cgroup",
 ];
 
-/// Copies of `monitoring/rules/*.yml` with the rewrites described in the module doc.
-fn rewrite_rules(to: &Path) -> Vec<String> {
+/// Copies of `monitoring/rules/*.yml` with the rewrites described in the module doc; the
+/// names of the files written, and how many subqueries were rewritten in each.
+fn rewrite_rules(to: &Path) -> (Vec<String>, BTreeMap<String, usize>) {
     std::fs::create_dir_all(to).expect("mkdir rules");
     let interval = regex::Regex::new(r"(?m)^[ \t]*interval:[ \t]*\S+[ \t]*\n").expect("regex");
     let subquery = regex::Regex::new(r"\[(\d+[smhdwy])+:(\d+[smhdwy])+\]").expect("regex");
-    let dir = repo().join("monitoring/rules");
+    // Any subquery (`[<range>:<resolution>]`, resolution possibly empty) left after the rewrite.
+    let any_subquery = regex::Regex::new(r"\[[^\[\]:]+:[^\[\]]*\]").expect("regex");
     let mut names = Vec::new();
-    for e in std::fs::read_dir(&dir).expect("monitoring/rules") {
-        let path = e.expect("entry").path();
-        if path.extension().and_then(|x| x.to_str()) != Some("yml") {
-            continue;
-        }
+    let mut rewritten = BTreeMap::new();
+    for path in shipped_rule_files() {
         let name = path
             .file_name()
             .expect("name")
@@ -84,6 +100,7 @@ fn rewrite_rules(to: &Path) -> Vec<String> {
         let text = std::fs::read_to_string(&path).expect("read rules");
         // Comments are rewritten too; that is harmless.
         let text = interval.replace_all(&text, "");
+        rewritten.insert(name.clone(), subquery.find_iter(&text).count());
         let text = subquery.replace_all(&text, "[2m:1s]");
         assert!(
             !text
@@ -91,11 +108,19 @@ fn rewrite_rules(to: &Path) -> Vec<String> {
                 .any(|l| l.trim_start().starts_with("interval:")),
             "{name}: a group interval survived the rewrite"
         );
+        let left: Vec<&str> = any_subquery
+            .find_iter(&text)
+            .map(|m| m.as_str())
+            .filter(|m| *m != "[2m:1s]")
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{name}: subqueries the rewrite missed: {left:?}"
+        );
         std::fs::write(to.join(&name), text.as_bytes()).expect("write rules");
         names.push(name);
     }
-    names.sort();
-    names
+    (names, rewritten)
 }
 
 /// Every `record:` name of the rewritten rule files.
@@ -109,9 +134,9 @@ fn recorded_names(rules: &Path) -> BTreeSet<String> {
     out
 }
 
-fn events(d: &Daemon, body: &str) {
+fn events(sonde: SocketAddr, body: &str) {
     let r = post(
-        d.addr,
+        sonde,
         "/api/v1/events",
         &[("Content-Type", "application/json")],
         body.as_bytes(),
@@ -125,7 +150,7 @@ fn events(d: &Daemon, body: &str) {
 /// `api` and `checkout`, error events for `worker`, calls through the configured `payments`
 /// breaker (failures on the first wave open it, later calls are rejected), an application
 /// breaker `inventory` cycling through its states, deprecated calls.
-fn send_wave(d: &Daemon, wave: usize) {
+fn send_wave(sonde: SocketAddr, wave: usize) {
     let mut ev = Vec::new();
     let req = |service: &str, route: &str, method: &str, code: u16, secs: f64| {
         format!(
@@ -158,31 +183,7 @@ fn send_wave(d: &Daemon, wave: usize) {
     if wave % 2 == 1 {
         ev.push(r#"{"type":"deprecated_call","function":"v1_export"}"#.to_string());
     }
-    events(d, &format!("[{}]", ev.join(",")));
-}
-
-/// Every panel of a dashboard, rows' nested panels included.
-fn all_panels(d: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for p in d["panels"].as_array().into_iter().flatten() {
-        out.push(p);
-        out.extend(p["panels"].as_array().into_iter().flatten());
-    }
-    out
-}
-
-/// Replaces `$name`, `${name}`, `${name:fmt}` and `[[name]]` with their values.
-fn substitute(text: &str, values: &BTreeMap<String, String>) -> String {
-    let re = regex::Regex::new(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]")
-        .expect("regex");
-    re.replace_all(text, |c: &regex::Captures| {
-        let name = c.get(1).or(c.get(2)).or(c.get(3)).expect("name").as_str();
-        values
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no value for ${name} in {text}"))
-    })
-    .into_owned()
+    events(sonde, &format!("[{}]", ev.join(",")));
 }
 
 fn builtins() -> BTreeMap<String, String> {
@@ -313,6 +314,21 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The series of an instant-query result whose value is NaN or ±Inf (`+Inf` allowed when
+/// `inf_ok`): a panel would show them as "NaN"/"Infinity".
+fn non_finite(result: &Value, inf_ok: bool) -> impl Iterator<Item = String> + '_ {
+    result
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(move |s| {
+            let v = prom_value(s);
+            let accepted = v.is_finite() || (inf_ok && v == f64::INFINITY);
+            !accepted
+        })
+        .map(|s| s.to_string())
+}
+
 /// One pass over every dashboard: the problems found (empty when every panel has data).
 fn check_all(
     prom: std::net::SocketAddr,
@@ -340,7 +356,13 @@ fn check_all(
                 let what = format!("{file} panel {title:?} target {}", t["refId"]);
                 let q = format!("/api/v1/query?query={}", encode_query(&expr));
                 match api(prom, &q) {
-                    Ok(data) if data["result"].as_array().is_some_and(|r| !r.is_empty()) => {}
+                    Ok(data) if data["result"].as_array().is_some_and(|r| !r.is_empty()) => {
+                        let inf_ok = INF_MEANS_NOT_GROWING.contains(&(file.as_str(), title));
+                        problems.extend(
+                            non_finite(&data["result"], inf_ok)
+                                .map(|s| format!("{what}: non-finite value in {s}: {expr}")),
+                        );
+                    }
                     Ok(_) => problems.push(format!("{what}: no series: {expr}")),
                     Err(e) => problems.push(format!("{what}: {e}: {expr}")),
                 }
@@ -367,23 +389,6 @@ fn check_all(
         }
     }
     (problems, n_targets)
-}
-
-fn load_dashboards() -> Vec<(String, Value)> {
-    let dir = repo().join("monitoring/grafana/dashboards");
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
-        .expect("dashboards dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("json"))
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("read dashboard");
-            let name = p.file_name().expect("name").to_string_lossy().to_string();
-            let d: Value = serde_json::from_str(&text).expect("dashboard JSON");
-            (name, d)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 #[test]
@@ -445,8 +450,14 @@ fn every_dashboard_panel_returns_data_from_prometheus() {
     }
 
     let rules = dir.path().join("rules");
-    let rule_files = rewrite_rules(&rules);
+    let (rule_files, subqueries) = rewrite_rules(&rules);
     assert!(rule_files.len() >= 5, "{rule_files:?}");
+    // anomaly.yml's day-long subqueries must have been shortened, or each evaluation would
+    // step through a whole day every second.
+    assert!(
+        subqueries.get("anomaly.yml").is_some_and(|n| *n >= 1),
+        "no subquery rewritten in anomaly.yml: {subqueries:?}"
+    );
     let recorded = recorded_names(&rules);
     let config = format!(
         "{}rule_files:\n  - {}/*.yml\n",
@@ -461,40 +472,65 @@ fn every_dashboard_panel_returns_data_from_prometheus() {
         "Prometheus never scraped sonde",
     );
 
-    // Waves between scrapes: CPU of three containers and their pods, web/app's memory growing
-    // towards its 256 MiB limit (a positive trend for the forecast), and service events.
+    // Waves between scrapes, every second until the check passes (panels filtered on
+    // `rate(...[1m]) > 0` empty out a minute after the last wave): CPU of three containers and
+    // their pods, web/app's memory growing 1 MiB a wave towards its 256 MiB limit from 150 MiB
+    // (a positive trend for the forecast; the polling deadline keeps it far below the limit),
+    // and service events.
     let cg = root.join(CG);
-    let cpu: [(String, u64); 5] = [
-        (format!("{WEB}/{WEB_APP}"), 300_000),
-        (format!("{WEB}/{WEB_ENVOY}"), 100_000),
-        (WEB.to_string(), 400_000),
-        (format!("{DB}/{DB_PG}"), 200_000),
-        (DB.to_string(), 200_000),
+    let cpu: [(PathBuf, u64); 5] = [
+        (cg.join(WEB).join(WEB_APP), 300_000),
+        (cg.join(WEB).join(WEB_ENVOY), 100_000),
+        (cg.join(WEB), 400_000),
+        (cg.join(DB).join(DB_PG), 200_000),
+        (cg.join(DB), 200_000),
     ];
-    const WAVES: usize = 5;
-    for wave in 0..WAVES {
-        for (d, delta) in &cpu {
-            bump(&cg.join(d).join("cpu.stat"), *delta);
-        }
-        bump_value(
-            &cg.join(WEB).join(WEB_APP).join("memory.current"),
-            None,
-            1 << 20,
+    let memory = cg.join(WEB).join(WEB_APP).join("memory.current");
+    let stop = Arc::new(AtomicBool::new(false));
+    let waves = Arc::new(AtomicUsize::new(0));
+    let sonde_addr = sonde.addr;
+    let waver = {
+        let (stop, waves) = (Arc::clone(&stop), Arc::clone(&waves));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for (d, delta) in &cpu {
+                    bump(&d.join("cpu.stat"), *delta);
+                }
+                bump_value(&memory, None, 1 << 20);
+                send_wave(sonde_addr, waves.load(Ordering::Relaxed));
+                waves.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(1000));
+            }
+        })
+    };
+    // A failed wave (an assertion in the thread) is reported as itself, not as empty panels.
+    let check_waver = |waver: &std::thread::JoinHandle<()>| {
+        assert!(
+            !waver.is_finished(),
+            "the wave thread stopped (see its panic above)"
         );
-        send_wave(&sonde, wave);
-        std::thread::sleep(Duration::from_millis(1100));
+    };
+    const WAVES: usize = 5;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while waves.load(Ordering::Relaxed) < WAVES {
+        check_waver(&waver);
+        assert!(Instant::now() < deadline, "{WAVES} waves took over 30 s");
+        std::thread::sleep(Duration::from_millis(100));
     }
 
     let dashboards = load_dashboards();
     assert_eq!(dashboards.len(), 4);
     let deadline = Instant::now() + Duration::from_secs(40);
     let (problems, n_targets) = loop {
+        check_waver(&waver);
         let (problems, n) = check_all(prom.addr, &dashboards, &recorded);
         if problems.is_empty() || Instant::now() >= deadline {
             break (problems, n);
         }
         std::thread::sleep(Duration::from_millis(500));
     };
+    stop.store(true, Ordering::Relaxed);
+    waver.join().expect("wave thread");
     assert!(
         problems.is_empty(),
         "{} problem(s) after {:?}:\n{}",

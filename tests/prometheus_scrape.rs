@@ -2,10 +2,14 @@
 //! Prometheus negotiates OpenMetrics and parses it with its own parser; every `node_*` value it
 //! stores must equal what sonde's text exposition says, the target must be healthy, and the
 //! number of samples Prometheus ingested must equal the number sonde exposed.
+//! Also: the shared start helpers (`tests/common`) refuse a port that another process took
+//! between `free_port()` and the program's bind, instead of returning a daemon pointing at it.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use common::*;
@@ -88,4 +92,53 @@ fn prometheus_scrapes_every_fixture_value_exactly() {
     let total: usize = scrape(sonde.addr).iter().map(|f| f.samples.len()).sum();
     let scraped = query(prom.addr, "scrape_samples_scraped{job=\"sonde\"}");
     assert_eq!(prom_value(&scraped[0]) as usize, total);
+}
+
+/// An impostor on a loopback port answering `200 ok` to every request (like node_exporter's
+/// landing page, or another test's Prometheus answering `/-/ready`); runs until the test ends.
+fn impostor() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind impostor");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    addr
+}
+
+/// Whether a start attempt was refused as "port taken" (so the caller retries elsewhere).
+fn port_taken<T>(r: Result<T, StartError>) -> Result<(), String> {
+    match r {
+        Err(StartError::PortTaken(_)) => Ok(()),
+        Err(StartError::Failed(e)) => Err(format!("failed, but not as port taken: {e}")),
+        Ok(_) => Err("returned a daemon for a port held by another process".to_string()),
+    }
+}
+
+#[test]
+fn start_helpers_refuse_a_port_held_by_another_process() {
+    let taken = impostor();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prom = try_start_prometheus_on(dir.path(), &prometheus_config(taken), &[], taken.port());
+    assert_eq!(port_taken(prom), Ok(()), "prometheus");
+    let am = try_start_alertmanager_on(
+        dir.path(),
+        "route:\n  receiver: r\nreceivers:\n  - name: r\n    webhook_configs:\n      - url: http://127.0.0.1:9/x\n",
+        &[],
+        taken.port(),
+    );
+    assert_eq!(port_taken(am), Ok(()), "alertmanager");
+    // The retrying helper then ends on a port of its own, with our configuration.
+    let prom = start_prometheus(dir.path(), &prometheus_config(taken), &[]);
+    assert_ne!(prom.addr, taken);
+    let r = get(prom.addr, "/api/v1/status/flags", &[]);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(
+        v["data"]["config.file"],
+        dir.path().join("prometheus.yml").display().to_string()
+    );
 }

@@ -23,6 +23,18 @@ pub fn fixture_host(name: &str) -> PathBuf {
     repo().join("tests/fixtures/hosts").join(name)
 }
 
+/// The shipped rule files, `monitoring/rules/*.yml` (not the `tests/` directory), sorted.
+pub fn shipped_rule_files() -> Vec<PathBuf> {
+    let dir = repo().join("monitoring/rules");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A port that was free a moment ago (for programs that cannot report the port they bound).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -169,14 +181,53 @@ pub fn start_sonde_env(args: &[&str], data_dir: &Path, env: &[(&str, &str)]) -> 
     }
 }
 
+/// Why one attempt to start a program on a port failed.
+#[derive(Debug)]
+pub enum StartError {
+    /// The port was taken by another process between [`free_port`] and the program's bind:
+    /// the program exited complaining about the bind, or the process answering on the port is
+    /// not ours (identity check failed). Worth retrying on a fresh port.
+    PortTaken(String),
+    /// Anything else (the program exited for another reason, or never became ready).
+    Failed(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::PortTaken(m) => write!(f, "port taken: {m}"),
+            StartError::Failed(m) => write!(f, "{m}"),
+        }
+    }
+}
+
 /// Starts a program that listens on `port` and waits until `probe_path` answers 200.
+/// Panics if it exits or is not ready within 30 s. No identity check: prefer
+/// [`start_with_retries`] for programs started on a [`free_port`].
 pub fn start_on_port(program: &str, args: &[String], port: u16, probe_path: &str) -> Daemon {
+    try_start_on_port(program, args, port, probe_path, &|_, _| Ok(()))
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
+
+/// One attempt: spawns `program`, then until it is ready checks first that the child is still
+/// running (so a child that died on "address already in use" is never mistaken for the
+/// process that took its port), then probes `probe_path`; once that answers 200, `identity`
+/// (given the address and our child's pid) must confirm that the process answering is ours:
+/// another test binary's Prometheus answers `/-/ready` too, and node_exporter's landing page
+/// answers every path.
+pub fn try_start_on_port(
+    program: &str,
+    args: &[String],
+    port: u16,
+    probe_path: &str,
+    identity: &dyn Fn(SocketAddr, u32) -> Result<(), String>,
+) -> Result<Daemon, StartError> {
     let mut child = Command::new(program)
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+        .map_err(|e| StartError::Failed(format!("spawn {program}: {e}")))?;
     let rx = spawn_stderr_reader(&mut child);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let mut d = Daemon {
@@ -189,44 +240,166 @@ pub fn start_on_port(program: &str, args: &[String], port: u16, probe_path: &str
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if try_get(addr, probe_path, &[]).is_ok_and(|r| r.status == 200) {
-            return d;
-        }
         if let Some(status) = d.child.try_wait().expect("try_wait") {
-            panic!("{program} exited with {status}: {:#?}", d.stderr_lines());
+            let lines = d.drain_stderr();
+            let msg = format!("{program} on port {port} exited with {status}: {lines:#?}");
+            let bind = lines
+                .iter()
+                .any(|l| l.contains("address already in use") || l.contains("bind"));
+            return Err(if bind {
+                StartError::PortTaken(msg)
+            } else {
+                StartError::Failed(msg)
+            });
         }
-        assert!(
-            Instant::now() < deadline,
-            "{program} not ready: {:#?}",
-            d.stderr_lines()
-        );
+        if try_get(addr, probe_path, &[]).is_ok_and(|r| r.status == 200) {
+            // Dropping `d` on a mismatch kills our child, which is at best about to fail its bind.
+            return match identity(addr, d.child.id()) {
+                Ok(()) => Ok(d),
+                Err(e) => Err(StartError::PortTaken(format!(
+                    "{program}: port {port} answers, but not as our process: {e}"
+                ))),
+            };
+        }
+        if Instant::now() >= deadline {
+            return Err(StartError::Failed(format!(
+                "{program} not ready on port {port} within 30 s: {:#?}",
+                d.stderr_lines()
+            )));
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Calls `attempt` with a [`free_port`]; on [`StartError::PortTaken`] retries on a fresh
+/// port, 3 attempts in all. Panics naming `what` with every attempt's error otherwise.
+pub fn start_with_retries(
+    what: &str,
+    attempt: impl Fn(u16) -> Result<Daemon, StartError>,
+) -> Daemon {
+    let mut errors = Vec::new();
+    for _ in 0..3 {
+        match attempt(free_port()) {
+            Ok(d) => return d,
+            Err(StartError::PortTaken(e)) => errors.push(e),
+            Err(StartError::Failed(e)) => {
+                errors.push(e);
+                break;
+            }
+        }
+    }
+    panic!("could not start {what}:\n{}", errors.join("\n"))
 }
 
 /// A Prometheus configuration scraping `target` as job `sonde` every second (and evaluating
 /// rules every second). Callers append `rule_files:` or `alerting:` sections.
 pub fn prometheus_config(target: SocketAddr) -> String {
+    prometheus_config_every(target, 1)
+}
+
+/// [`prometheus_config`] with scrape interval and timeout `scrape_seconds` (rules are still
+/// evaluated every second).
+pub fn prometheus_config_every(target: SocketAddr, scrape_seconds: u32) -> String {
     format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+        "global:\n  scrape_interval: {scrape_seconds}s\n  scrape_timeout: {scrape_seconds}s\n  evaluation_interval: 1s\n\
          scrape_configs:\n  - job_name: sonde\n    static_configs:\n      - targets: ['{target}']\n"
     )
 }
 
 /// Starts the real Prometheus on a free port with `config` (YAML text) written to
-/// `dir/prometheus.yml` and its TSDB in `dir/tsdb`, plus `extra` flags; returns once it is ready.
+/// `dir/prometheus.yml` and its TSDB in `dir/tsdb`, plus `extra` flags; returns once it is ready
+/// and is ours (see [`try_start_prometheus_on`]), retrying on a fresh port if it is not.
 pub fn start_prometheus(dir: &Path, config: &str, extra: &[&str]) -> Daemon {
+    start_with_retries("prometheus", |port| {
+        try_start_prometheus_on(dir, config, extra, port)
+    })
+}
+
+/// One attempt of [`start_prometheus`] on `port`: ready, and `/api/v1/status/flags` shows our
+/// configuration file (so it is not another test's Prometheus that took the port).
+pub fn try_start_prometheus_on(
+    dir: &Path,
+    config: &str,
+    extra: &[&str],
+    port: u16,
+) -> Result<Daemon, StartError> {
     let cfg = dir.join("prometheus.yml");
     std::fs::write(&cfg, config).expect("write prometheus.yml");
-    let port = free_port();
+    let cfg_text = cfg.display().to_string();
     let mut args = vec![
-        format!("--config.file={}", cfg.display()),
+        format!("--config.file={cfg_text}"),
         format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
         format!("--web.listen-address=127.0.0.1:{port}"),
         "--log.level=warn".to_string(),
     ];
     args.extend(extra.iter().map(|a| a.to_string()));
-    start_on_port("prometheus", &args, port, "/-/ready")
+    let identity = |addr: SocketAddr, _child: u32| {
+        let r = try_get(addr, "/api/v1/status/flags", &[]).map_err(|e| e.to_string())?;
+        let v: serde_json::Value = serde_json::from_slice(&r.body)
+            .map_err(|e| format!("status/flags: {e}: {}", String::from_utf8_lossy(&r.body)))?;
+        match v["data"]["config.file"].as_str() {
+            Some(f) if f == cfg_text => Ok(()),
+            other => Err(format!("config.file {other:?}, ours is {cfg_text:?}")),
+        }
+    };
+    try_start_on_port("prometheus", &args, port, "/-/ready", &identity)
+}
+
+/// Starts the real Alertmanager (clustering off) on a free port with `config` (YAML text)
+/// written to `dir/alertmanager.yml` and its data in `dir/alertmanager`, plus `extra` flags;
+/// returns once it is ready and is ours (see [`try_start_alertmanager_on`]), retrying on a
+/// fresh port if it is not.
+pub fn start_alertmanager(dir: &Path, config: &str, extra: &[&str]) -> Daemon {
+    start_with_retries("prometheus-alertmanager", |port| {
+        try_start_alertmanager_on(dir, config, extra, port)
+    })
+}
+
+/// One attempt of [`start_alertmanager`] on `port`: ready, and `/api/v2/status` shows a
+/// configuration with every URL of ours (the receivers' URLs name the test's webhook port,
+/// so they identify our Alertmanager; Alertmanager 0.25 shows webhook URLs unmasked).
+pub fn try_start_alertmanager_on(
+    dir: &Path,
+    config: &str,
+    extra: &[&str],
+    port: u16,
+) -> Result<Daemon, StartError> {
+    let cfg = dir.join("alertmanager.yml");
+    std::fs::write(&cfg, config).expect("write alertmanager.yml");
+    let urls: Vec<String> = regex::Regex::new(r#"https?://[^\s'"]+"#)
+        .expect("regex")
+        .find_iter(config)
+        .map(|m| m.as_str().to_string())
+        .collect();
+    assert!(
+        !urls.is_empty(),
+        "start_alertmanager identifies its Alertmanager by the configured URLs; none in:\n{config}"
+    );
+    let mut args = vec![
+        format!("--config.file={}", cfg.display()),
+        format!("--storage.path={}", dir.join("alertmanager").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--cluster.listen-address=".to_string(),
+        "--log.level=warn".to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let identity = |addr: SocketAddr, _child: u32| {
+        let r = try_get(addr, "/api/v2/status", &[]).map_err(|e| e.to_string())?;
+        let v: serde_json::Value = serde_json::from_slice(&r.body)
+            .map_err(|e| format!("/api/v2/status: {e}: {}", String::from_utf8_lossy(&r.body)))?;
+        let original = v["config"]["original"].as_str().unwrap_or_default();
+        match urls.iter().find(|u| !original.contains(u.as_str())) {
+            None => Ok(()),
+            Some(u) => Err(format!("its configuration lacks our URL {u}:\n{original}")),
+        }
+    };
+    try_start_on_port(
+        "prometheus-alertmanager",
+        &args,
+        port,
+        "/-/ready",
+        &identity,
+    )
 }
 
 /// Polls the instant query `q` every 100 ms until it returns at least one series (returned);
@@ -260,21 +433,61 @@ pub const UPSTREAM_MOUNT_POINTS_EXCLUDE: &str =
 /// three defaults (netdev excludes `lo`, a textfile directory, more excluded mount points);
 /// all are reset to upstream's here.
 pub fn start_node_exporter(args: &[&str]) -> Daemon {
-    let port = free_port();
-    let mut all: Vec<String> = vec![
-        format!("--web.listen-address=127.0.0.1:{port}"),
-        "--collector.netdev.device-exclude=".into(),
-        "--log.level=error".into(),
-        format!("--collector.filesystem.mount-points-exclude={UPSTREAM_MOUNT_POINTS_EXCLUDE}"),
-    ];
-    if !args
-        .iter()
-        .any(|a| a.starts_with("--collector.textfile.directory"))
-    {
-        all.push("--collector.textfile.directory=".into());
-    }
-    all.extend(args.iter().map(|s| s.to_string()));
-    start_on_port("prometheus-node-exporter", &all, port, "/metrics")
+    let all = |port: u16| {
+        let mut all: Vec<String> = vec![
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--collector.netdev.device-exclude=".into(),
+            "--log.level=error".into(),
+            format!("--collector.filesystem.mount-points-exclude={UPSTREAM_MOUNT_POINTS_EXCLUDE}"),
+        ];
+        if !args
+            .iter()
+            .any(|a| a.starts_with("--collector.textfile.directory"))
+        {
+            all.push("--collector.textfile.directory=".into());
+        }
+        all.extend(args.iter().map(|s| s.to_string()));
+        all
+    };
+    // node_exporter has no API naming its flags (and its landing page answers every path):
+    // check that the socket listening on the port belongs to our child.
+    let identity = |addr: SocketAddr, child: u32| match listener_pid(addr.port()) {
+        Some(pid) if pid == child => Ok(()),
+        other => Err(format!(
+            "port {} is held by pid {other:?}, ours is {child}",
+            addr.port()
+        )),
+    };
+    start_with_retries("prometheus-node-exporter", |port| {
+        try_start_on_port(
+            "prometheus-node-exporter",
+            &all(port),
+            port,
+            "/metrics",
+            &identity,
+        )
+    })
+}
+
+/// The pid of the process holding the IPv4 loopback socket listening on `port`, from
+/// `/proc/net/tcp` (state 0A = LISTEN) and the `socket:[inode]` links under `/proc/*/fd`.
+pub fn listener_pid(port: u16) -> Option<u32> {
+    let tcp = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{port:04X}");
+    let inode = tcp.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A"))
+            .then(|| f.get(9).map(|i| i.to_string()))
+            .flatten()
+    })?;
+    let want = format!("socket:[{inode}]");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let fds = std::fs::read_dir(e.path().join("fd")).ok()?;
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_str() == Some(&want)))
+            .then_some(pid)
+    })
 }
 
 /// An HTTP response read from a raw socket.
@@ -485,4 +698,5 @@ pub fn run(program: &str, args: &[&str], cwd: Option<&Path>) -> (i32, String, St
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
 }
+pub mod dashboards;
 pub mod fake_kube;
