@@ -192,11 +192,12 @@ fn validate(text: &str) -> Result<Manifest, String> {
     })
 }
 
-fn manifests() -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = std::fs::read_dir(dir())
-        .expect("deploy/kubernetes")
+/// The files of `dir` whose extension is one of `exts`, as `(file name, text)`, sorted.
+fn files_in(dir: &Path, exts: &[&str]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .filter(|p| p.extension().is_some_and(|e| exts.iter().any(|x| e == *x)))
         .map(|p| {
             let name = p.file_name().expect("name").to_string_lossy().into_owned();
             (name, std::fs::read_to_string(&p).expect("read"))
@@ -204,6 +205,10 @@ fn manifests() -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
+}
+
+fn manifests() -> Vec<(String, String)> {
+    files_in(&dir(), &["yaml", "yml"])
 }
 
 #[test]
@@ -342,18 +347,10 @@ fn typos_and_unknown_fields_are_refused() {
 
 /// The rule files, sorted by name: `(file name, text)`.
 fn rule_files() -> Vec<(String, String)> {
-    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring/rules");
-    let mut out: Vec<(String, String)> = std::fs::read_dir(&rules)
-        .expect("monitoring/rules")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
-        .map(|p| {
-            let name = p.file_name().expect("name").to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&p).expect("read"))
-        })
-        .collect();
-    out.sort();
-    out
+    files_in(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring/rules"),
+        &["yml"],
+    )
 }
 
 /// The PrometheusRule text for the rule files: each file's `groups:` list, indented under

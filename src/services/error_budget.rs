@@ -597,15 +597,17 @@ impl Service {
         slot.bad = slot.bad.saturating_add(sat32(c.bad));
     }
 
-    fn add_hour(&mut self, hour: u32, c: Counts) {
+    /// The counts of hour `hour` in the hour ring, reset when the slot held an older hour;
+    /// None without an hour ring (a window below one hour) or when the slot holds a newer
+    /// hour (the clock stepped back: the newer data is kept).
+    fn hour_slot(&mut self, hour: u32) -> Option<&mut Counts> {
         let n = self.hours.len() as u32;
         if n == 0 {
-            // a window below one hour has no hour ring
-            return;
+            return None;
         }
         let slot = &mut self.hours[(hour % n) as usize];
         if slot.hour > hour {
-            return;
+            return None;
         }
         if slot.hour != hour {
             *slot = HourSlot {
@@ -613,27 +615,21 @@ impl Service {
                 counts: Counts::default(),
             };
         }
-        slot.counts += c;
+        Some(&mut slot.counts)
+    }
+
+    fn add_hour(&mut self, hour: u32, c: Counts) {
+        if let Some(counts) = self.hour_slot(hour) {
+            *counts += c;
+        }
     }
 
     /// Raises hour `hour` to at least `c`, field by field (restore only: see
     /// [`ErrorBudgets::restore`]).
     fn raise_hour(&mut self, hour: u32, c: Counts) {
-        let n = self.hours.len() as u32;
-        if n == 0 {
-            return;
+        if let Some(counts) = self.hour_slot(hour) {
+            *counts = counts.max(c);
         }
-        let slot = &mut self.hours[(hour % n) as usize];
-        if slot.hour > hour {
-            return;
-        }
-        if slot.hour != hour {
-            *slot = HourSlot {
-                hour,
-                counts: Counts::default(),
-            };
-        }
-        slot.counts = slot.counts.max(c);
     }
 
     /// Counts of the burn windows ([`BURN_WINDOWS`] order) ending in minute `now_min`.
