@@ -443,11 +443,7 @@ fn every_dashboard_panel_returns_data_from_prometheus() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let data = tempfile::tempdir().expect("data dir");
     let sonde = start_sonde_env(&args, data.path(), &[("KUBECONFIG", ""), ("NODE_NAME", "")]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while get(sonde.addr, "/-/ready", &[]).status != 200 {
-        assert!(Instant::now() < deadline, "sonde never became ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_ready(sonde.addr, Duration::from_secs(10));
 
     let rules = dir.path().join("rules");
     let (rule_files, subqueries) = rewrite_rules(&rules);

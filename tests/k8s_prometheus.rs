@@ -83,11 +83,7 @@ fn prometheus_sums_container_cpu_by_fixture_pod() {
     );
 
     // Ready only once the fake's initial list has been synced.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while get(sonde.addr, "/-/ready", &[]).status != 200 {
-        assert!(Instant::now() < deadline, "sonde never became ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_ready(sonde.addr, Duration::from_secs(10));
 
     let prom = start_prometheus(dir.path(), &prometheus_config(sonde.addr), &[]);
 

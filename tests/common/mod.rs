@@ -402,6 +402,15 @@ pub fn try_start_alertmanager_on(
     )
 }
 
+/// Polls `GET /-/ready` on `addr` until it answers 200; panics after `within`.
+pub fn wait_ready(addr: SocketAddr, within: Duration) {
+    let deadline = Instant::now() + within;
+    while get(addr, "/-/ready", &[]).status != 200 {
+        assert!(Instant::now() < deadline, "{addr} never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Polls the instant query `q` every 100 ms until it returns at least one series (returned);
 /// panics naming `what` after `within`.
 pub fn wait_for_query(
